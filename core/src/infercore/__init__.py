@@ -1,0 +1,71 @@
+"""infercore: one API for chat and multimodal inference over interchangeable backends."""
+
+from infercore._backend import (
+    Backend,
+    BackendOptions,
+    Capabilities,
+    Delta,
+    PreparedRequest,
+    SamplingParams,
+    TokenLogprobs,
+    Tokenizer,
+)
+from infercore._detokenize import IncrementalDetokenizer
+from infercore._engine import Engine, infer
+from infercore._errors import (
+    BackendNotInstalledError,
+    BackendUnavailableError,
+    EngineError,
+    InfercoreError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    OverCapacityError,
+    UnknownBackendError,
+)
+from infercore._hookspec import hookimpl
+from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
+from infercore._registry import BackendSpec, ModelAlias
+from infercore._types import (
+    ChatCompletionChunk,
+    ChatCompletionResponse,
+    ChatMessage,
+    InferRequest,
+    RequestConfig,
+    Usage,
+)
+from infercore._version import __version__
+
+__all__ = [
+    "Backend",
+    "BackendNotInstalledError",
+    "BackendOptions",
+    "BackendSpec",
+    "BackendUnavailableError",
+    "Capabilities",
+    "ChatCompletionChunk",
+    "ChatCompletionResponse",
+    "ChatMessage",
+    "Delta",
+    "Engine",
+    "EngineError",
+    "IncrementalDetokenizer",
+    "InferRequest",
+    "InfercoreError",
+    "InvalidRequestError",
+    "ModelAlias",
+    "ModelNotFoundError",
+    "OverCapacityError",
+    "PluginFailure",
+    "PluginManager",
+    "PreparedRequest",
+    "RequestConfig",
+    "SamplingParams",
+    "TokenLogprobs",
+    "Tokenizer",
+    "UnknownBackendError",
+    "Usage",
+    "__version__",
+    "get_plugin_manager",
+    "hookimpl",
+    "infer",
+]

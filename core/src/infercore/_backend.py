@@ -1,0 +1,202 @@
+"""The backend contract: what a backend author implements, and what the core owns.
+
+A backend turns one prepared request into an asynchronous stream of token
+deltas. Everything that is common to all backends (validation, chat
+rendering, ``n``, stop strings, aggregation, usage, the logprobs shape,
+errors) lives in the core, so a backend stays small.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Backend",
+    "BackendOptions",
+    "Capabilities",
+    "Delta",
+    "PreparedRequest",
+    "SamplingParams",
+    "TokenLogprobs",
+    "Tokenizer",
+]
+
+Modality = Literal["image", "video", "audio"]
+
+#: The sampling settings a backend may declare it honours.
+SAMPLING_FIELDS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "repetition_penalty",
+        "presence_penalty",
+        "frequency_penalty",
+        "seed",
+        "ignore_eos",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; the engine refuses a request that needs more.
+
+    ``sampling`` names the :class:`SamplingParams` fields the backend honours
+    (see ``SAMPLING_FIELDS``); a request that sets any other one is refused
+    rather than silently ignored.
+    """
+
+    sampling: frozenset[str] = SAMPLING_FIELDS
+    #: The most alternatives per token it reports; ``None``: no logprobs at all.
+    max_top_logprobs: int | None = None
+    modalities: frozenset[Modality] = frozenset()
+    lora: bool = False
+
+    def describe(self) -> list[str]:
+        """Short words for listings such as ``infercore backends``."""
+        words = sorted(self.sampling)
+        if self.max_top_logprobs is not None:
+            words.append(f"logprobs(top {self.max_top_logprobs})")
+        words.extend(sorted(self.modalities))
+        if self.lora:
+            words.append("lora")
+        return words
+
+
+class BackendOptions(BaseModel):
+    """The base of every backend's typed engine options.
+
+    Subclasses add fields; an option a backend does not define is refused.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """The part of a Hugging Face tokenizer that the core uses."""
+
+    def apply_chat_template(self, conversation: Any, /, **kwargs: Any) -> Any: ...
+
+    def encode(self, text: str, /, **kwargs: Any) -> list[int]: ...
+
+    def decode(self, token_ids: Any, /, **kwargs: Any) -> str: ...
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request after validation and chat rendering, ready for a backend.
+
+    ``prompt_token_ids`` is what the model must see; ``prompt`` is the same
+    prompt as text, for backends that only take text.
+    """
+
+    request_id: str
+    prompt: str
+    prompt_token_ids: Sequence[int]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample one sequence. ``None`` means the backend's default.
+
+    ``max_tokens`` is always set: the engine bounds it by the model's context.
+    ``logprobs`` is the number of alternatives to report per token, or
+    ``None`` for no logprobs at all (``0`` reports only the chosen token's).
+    """
+
+    max_tokens: int
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repetition_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    ignore_eos: bool = False
+    logprobs: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0 or self.top_k == 1
+
+
+@dataclass(frozen=True)
+class TokenLogprobs:
+    """The log-probability of one generated token and of its best alternatives."""
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What one step of generation adds to a sequence.
+
+    ``text`` is the newly decoded text: a backend never emits half of a
+    multi-byte character (it holds bytes back until they decode; see
+    :class:`infercore.IncrementalDetokenizer`). ``finish_reason`` is set on
+    the last delta only: ``"stop"`` at an end-of-sequence token, ``"length"``
+    at ``max_tokens``.
+    """
+
+    token_ids: tuple[int, ...]
+    text: str
+    logprobs: tuple[TokenLogprobs, ...] | None = None
+    finish_reason: Literal["stop", "length"] | None = None
+
+
+class Backend(abc.ABC):
+    """An inference engine behind the core.
+
+    The core creates one instance per :class:`infercore.Engine`, on the
+    engine's own event loop, and calls :meth:`generate` concurrently from that
+    loop. The backend owns the model, its tokenizer and any batching; the core
+    owns everything that is the same for every backend.
+    """
+
+    #: The typed engine options this backend takes.
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+
+    def __init__(self, model: str, options: BackendOptions) -> None:
+        self.model = model
+        self.options = options
+
+    @property
+    @abc.abstractmethod
+    def tokenizer(self) -> Tokenizer:
+        """The model's tokenizer, whose chat template renders every prompt."""
+
+    @property
+    @abc.abstractmethod
+    def max_model_len(self) -> int:
+        """The most tokens, prompt and output together, that one sequence may hold."""
+
+    @property
+    @abc.abstractmethod
+    def active_requests(self) -> int:
+        """How many requests the backend holds now, running or waiting."""
+
+    @abc.abstractmethod
+    def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
+        """Generate one sequence for ``request``, yielding deltas as tokens come.
+
+        The stream ends after the delta that carries a ``finish_reason``. The
+        caller may stop iterating early (``aclose``, or cancellation of the
+        task): the backend must then release the request at once, so that
+        :attr:`active_requests` no longer counts it. Stop strings, ``n`` and
+        aggregation are the core's: the backend stops only at end-of-sequence
+        tokens (unless ``params.ignore_eos``) and at ``params.max_tokens``.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - a backend without resources needs nothing
+        """Release the model and any worker; the engine calls it once, last."""

@@ -1,0 +1,51 @@
+"""The hooks a plugin may implement. Their docstrings are the contract.
+
+A plugin is a module or object with functions marked ``@infercore.hookimpl``,
+named by an entry point in the ``infercore`` group. The core's own built-ins
+are registered the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from infercore._registry import BackendSpec, ModelAlias
+
+__all__ = ["hookimpl", "hookspec"]
+
+hookspec = pluggy.HookspecMarker("infercore")
+hookimpl = pluggy.HookimplMarker("infercore")
+
+
+@hookspec
+def register_backends(register: Callable[[BackendSpec], None]) -> None:
+    """Register backends by calling ``register(BackendSpec(...))`` once for each.
+
+    This runs whenever the registry is built, including for ``infercore
+    backends`` on a machine that cannot run the backend: it must not import
+    torch or the engine itself. Import those inside ``BackendSpec.load``, and
+    report what is missing from ``BackendSpec.probe``.
+    """
+
+
+@hookspec
+def register_models(register: Callable[[ModelAlias], None]) -> None:
+    """Register model names by calling ``register(ModelAlias(...))`` once for each.
+
+    An alias maps a short name (``smollm2-135m-instruct``) to a function that
+    returns a loadable model path or hub id; it runs only when the name is used.
+    """
+
+
+@hookspec
+def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add subcommands to the ``infercore`` command.
+
+    Each subcommand sets its entry function with ``parser.set_defaults(func=...)``;
+    the function takes the parsed ``argparse.Namespace`` and returns an exit code.
+    """

@@ -1,0 +1,149 @@
+"""Loading plugins from the ``infercore`` entry-point group.
+
+``INFERCORE_PLUGINS`` (a comma-separated list of entry-point or distribution
+names) loads only those; ``INFERCORE_DISABLE_PLUGINS`` skips those. A plugin
+that fails to import is reported with its distribution and the error, and the
+others load as usual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+from dataclasses import dataclass
+from importlib import metadata
+from types import ModuleType
+
+import pluggy
+
+from infercore import _hookspec
+from infercore._registry import BackendRegistry, BackendSpec, ModelAlias, RegisteredBackend
+
+__all__ = ["PluginFailure", "PluginManager", "get_plugin_manager"]
+
+ENTRY_POINT_GROUP = "infercore"
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be loaded."""
+
+    name: str
+    distribution: str | None
+    error: str
+
+
+@dataclass(frozen=True)
+class _Origin:
+    distribution: str | None
+    version: str | None
+
+
+def _names_from_env(variable: str) -> set[str] | None:
+    value = os.environ.get(variable)
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+class PluginManager:
+    """A typed facade over the pluggy manager and the registry built from it."""
+
+    def __init__(self, *, autoload: bool = True) -> None:
+        self._pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self._pm.add_hookspecs(_hookspec)
+        self._origins: dict[str, _Origin] = {}
+        self._registry: BackendRegistry | None = None
+        self._lock = threading.Lock()
+        self.failures: list[PluginFailure] = []
+        if autoload:
+            self._load_entry_points()
+        self._pm.check_pending()
+
+    def _load_entry_points(self) -> None:
+        allowed = _names_from_env("INFERCORE_PLUGINS")
+        blocked = _names_from_env("INFERCORE_DISABLE_PLUGINS") or set()
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = entry_point.dist
+            names = {entry_point.name} | ({dist.name} if dist is not None else set())
+            if names & blocked or (allowed is not None and not names & allowed):
+                continue
+            if self._pm.get_plugin(entry_point.name) is not None:
+                continue
+            try:
+                plugin = entry_point.load()
+                self._pm.register(plugin, name=entry_point.name)
+            except Exception as exc:
+                self.failures.append(
+                    PluginFailure(
+                        entry_point.name,
+                        dist.name if dist is not None else None,
+                        f"{type(exc).__name__}: {exc}",
+                    )
+                )
+                continue
+            self._origins[entry_point.name] = _Origin(
+                dist.name if dist is not None else None, dist.version if dist is not None else None
+            )
+
+    def register(self, plugin: ModuleType | object, name: str) -> None:
+        """Register a plugin object directly, as tests and embedding code do."""
+        with self._lock:
+            self._pm.register(plugin, name=name)
+            self._pm.check_pending()
+            self._registry = None
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._pm.unregister(name=name)
+            self._registry = None
+
+    def plugin_names(self) -> list[str]:
+        return sorted(name for name, _ in self._pm.list_name_plugin())
+
+    @property
+    def registry(self) -> BackendRegistry:
+        """Backends and models of every loaded plugin, built on first use."""
+        with self._lock:
+            if self._registry is None:
+                self._registry = self._build_registry()
+            return self._registry
+
+    def _build_registry(self) -> BackendRegistry:
+        registry = BackendRegistry()
+        # Each implementation is called on its own, so every backend is
+        # recorded with the plugin (and distribution) that registered it.
+        for impl in self._pm.hook.register_backends.get_hookimpls():
+            origin = self._origins.get(impl.plugin_name, _Origin(None, None))
+
+            def add(spec: BackendSpec, plugin: str = impl.plugin_name, at: _Origin = origin) -> None:
+                registry.add_backend(
+                    RegisteredBackend(spec, plugin, at.distribution, at.version)
+                )
+
+            impl.function(register=add)
+
+        def add_model(alias: ModelAlias) -> None:
+            registry.add_model(alias)
+
+        self._pm.hook.register_models(register=add_model)
+        return registry
+
+    def add_commands(
+        self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
+    ) -> None:
+        self._pm.hook.register_commands(subparsers=subparsers)
+
+
+_manager: PluginManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide plugin manager, loading the entry points on first use."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = PluginManager()
+        return _manager

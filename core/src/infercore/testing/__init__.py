@@ -1,0 +1,10 @@
+"""Tools for testing backends: the conformance suite and an in-memory fake backend.
+
+Importing this package needs pytest (``pip install 'infercore[test]'``).
+"""
+
+from infercore.testing import _fake as fake_plugin
+from infercore.testing._conformance import BackendConformance
+from infercore.testing._fake import FakeBackend, FakeOptions, FakeTokenizer
+
+__all__ = ["BackendConformance", "FakeBackend", "FakeOptions", "FakeTokenizer", "fake_plugin"]

@@ -1,0 +1,183 @@
+"""The conformance suite every backend passes.
+
+A backend's test module subclasses :class:`BackendConformance` and names the
+backend, a model and options; pytest collects the inherited tests. Tests for
+a feature the backend does not declare in its :class:`~infercore.Capabilities`
+are skipped, not failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+
+from infercore._engine import Engine
+from infercore._types import ChatCompletionChunk, ChatCompletionResponse, RequestConfig
+
+__all__ = ["BackendConformance"]
+
+QUESTION = [{"messages": [{"role": "user", "content": "What is the capital of France?"}]}]
+OTHER_QUESTIONS = [
+    {"messages": [{"role": "user", "content": "Name three colours."}]},
+    {"messages": [{"role": "user", "content": "Write one sentence about the sea."}]},
+    {
+        "messages": [
+            {"role": "system", "content": "You answer briefly."},
+            {"role": "user", "content": "What is 2 + 2?"},
+        ]
+    },
+]
+
+
+def _responses(result: Any) -> list[ChatCompletionResponse]:
+    assert all(isinstance(item, ChatCompletionResponse) for item in result)
+    return list(result)
+
+
+def _streams(result: Any) -> list[Iterator[ChatCompletionChunk]]:
+    assert all(not isinstance(item, ChatCompletionResponse) for item in result)
+    return list(result)
+
+
+class BackendConformance:
+    """Inherit from this class in a test module to run the suite on a backend.
+
+    ``backend``, ``model`` and ``options`` say how to build the engine; one
+    engine is shared by the whole class. ``max_tokens`` bounds every test's
+    generation so the suite stays quick on a CPU.
+    """
+
+    backend: ClassVar[str]
+    model: ClassVar[str]
+    options: ClassVar[dict[str, Any]] = {}
+    max_tokens: ClassVar[int] = 16
+
+    @pytest.fixture(scope="class")
+    def engine(self) -> Iterator[Engine]:
+        with Engine(self.model, backend=self.backend, **self.options) as engine:
+            yield engine
+
+    def _greedy(self, **overrides: Any) -> RequestConfig:
+        settings: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": 0.0}
+        settings.update(overrides)
+        return RequestConfig(**settings)
+
+    @staticmethod
+    def _needs_sampling(engine: Engine, *names: str) -> None:
+        missing = [name for name in names if name not in engine.capabilities.sampling]
+        if missing:
+            pytest.skip(f"backend does not declare {', '.join(missing)}")
+
+    def test_greedy_is_deterministic(self, engine: Engine) -> None:
+        first = _responses(engine.infer(QUESTION, self._greedy()))[0]
+        second = _responses(engine.infer(QUESTION, self._greedy()))[0]
+        content = first.choices[0].message.content
+        assert content
+        assert content == second.choices[0].message.content
+
+    def test_batched_greedy_equals_each_alone(self, engine: Engine) -> None:
+        requests = QUESTION + OTHER_QUESTIONS
+        together = _responses(engine.infer(requests, self._greedy()))
+        alone = [_responses(engine.infer([r], self._greedy()))[0] for r in requests]
+        assert [r.choices[0].message.content for r in together] == [
+            r.choices[0].message.content for r in alone
+        ]
+
+    def test_max_tokens_is_honoured(self, engine: Engine) -> None:
+        self._needs_sampling(engine, "ignore_eos")
+        response = _responses(engine.infer(QUESTION, self._greedy(max_tokens=5, ignore_eos=True)))[0]
+        assert response.usage.completion_tokens == 5
+        assert response.choices[0].finish_reason == "length"
+
+    def test_stop_string_ends_the_text(self, engine: Engine) -> None:
+        full = _responses(engine.infer(QUESTION, self._greedy()))[0].choices[0].message.content
+        assert full is not None and len(full) >= 6
+        stop = full[3:6]
+        cut = full.index(stop)
+        response = _responses(engine.infer(QUESTION, self._greedy(stop=[stop])))[0]
+        assert response.choices[0].message.content == full[:cut]
+        assert response.choices[0].finish_reason == "stop"
+
+    def test_n_returns_n_choices(self, engine: Engine) -> None:
+        self._needs_sampling(engine, "temperature", "seed")
+        config = RequestConfig(max_tokens=self.max_tokens, temperature=1.0, seed=7, n=3)
+        response = _responses(engine.infer(QUESTION, config))[0]
+        assert [choice.index for choice in response.choices] == [0, 1, 2]
+        assert len({choice.message.content for choice in response.choices}) > 1
+        assert response.usage.completion_tokens <= 3 * self.max_tokens
+
+    def test_seed_makes_sampling_repeat(self, engine: Engine) -> None:
+        self._needs_sampling(engine, "temperature", "seed")
+        config = RequestConfig(max_tokens=self.max_tokens, temperature=1.0, seed=1234)
+        first = _responses(engine.infer(QUESTION, config))[0].choices[0].message.content
+        second = _responses(engine.infer(QUESTION, config))[0].choices[0].message.content
+        assert first == second
+
+    def test_logprobs_shape(self, engine: Engine) -> None:
+        top = engine.capabilities.max_top_logprobs
+        if top is None:
+            pytest.skip("backend does not declare logprobs")
+        k = min(3, top)
+        response = _responses(engine.infer(QUESTION, self._greedy(logprobs=True, top_logprobs=k)))[0]
+        choice = response.choices[0]
+        assert choice.logprobs is not None and choice.logprobs.content is not None
+        entries = choice.logprobs.content
+        assert len(entries) == response.usage.completion_tokens
+        for entry in entries:
+            assert entry.logprob <= 0.0
+            assert len(entry.top_logprobs) == k
+            values = [alt.logprob for alt in entry.top_logprobs]
+            assert values == sorted(values, reverse=True)
+            if k:
+                # Greedy picks the most likely token, so it heads the list.
+                assert entry.top_logprobs[0].token == entry.token
+                assert entry.top_logprobs[0].logprob == pytest.approx(entry.logprob, abs=1e-3)
+
+    def test_streamed_text_equals_non_streamed(self, engine: Engine) -> None:
+        whole = _responses(engine.infer(QUESTION, self._greedy()))[0]
+        (stream,) = _streams(engine.infer(QUESTION, self._greedy(stream=True)))
+        chunks = list(stream)
+        assert chunks[0].choices[0].delta.role == "assistant"
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == whole.choices[0].message.content
+        assert chunks[-1].choices[0].finish_reason == whole.choices[0].finish_reason
+        assert len({chunk.id for chunk in chunks}) == 1
+
+    def test_usage_matches_the_tokenizer(self, engine: Engine) -> None:
+        tokenizer = engine.backend.tokenizer
+        prompt = tokenizer.apply_chat_template(
+            QUESTION[0]["messages"], tokenize=False, add_generation_prompt=True
+        )
+        expected = len(tokenizer.encode(prompt, add_special_tokens=False))
+        response = _responses(engine.infer(QUESTION, self._greedy()))[0]
+        assert response.usage.prompt_tokens == expected
+        assert response.usage.total_tokens == expected + response.usage.completion_tokens
+        assert 0 < response.usage.completion_tokens <= self.max_tokens
+
+    def test_cancelling_a_stream_frees_the_request(self, engine: Engine) -> None:
+        self._needs_sampling(engine, "ignore_eos")
+        config = self._greedy(max_tokens=engine.backend.max_model_len // 2, ignore_eos=True)
+        (stream,) = _streams(engine.infer(QUESTION, config.model_copy(update={"stream": True})))
+        for _ in range(3):
+            next(stream)
+        stream.close()  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 5.0
+        while engine.backend.active_requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert engine.backend.active_requests == 0
+        # The backend still serves after the cancellation.
+        assert _responses(engine.infer(QUESTION, self._greedy(max_tokens=2)))[0].choices
+
+    def test_async_and_sync_agree(self, engine: Engine) -> None:
+        async def ask() -> ChatCompletionResponse:
+            result = await engine.infer_async(QUESTION[0], self._greedy())
+            assert isinstance(result, ChatCompletionResponse)
+            return result
+
+        async_response = asyncio.run(ask())
+        sync_response = _responses(engine.infer(QUESTION, self._greedy()))[0]
+        assert async_response.choices[0].message.content == sync_response.choices[0].message.content

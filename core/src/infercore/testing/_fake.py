@@ -1,0 +1,223 @@
+"""An in-memory backend with a byte-level tokenizer, for testing the core's own logic.
+
+Its "model" is a fixed function: the most likely next byte spells out the
+last user message, then end-of-sequence; every other byte gets a small logit
+that depends on the context, so sampling, penalties and logprobs all act on a
+real distribution. It proves nothing about any real backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import random
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from pydantic import Field
+
+from infercore._backend import (
+    Backend,
+    BackendOptions,
+    Capabilities,
+    Delta,
+    PreparedRequest,
+    SamplingParams,
+    TokenLogprobs,
+)
+from infercore._detokenize import IncrementalDetokenizer
+from infercore._hookspec import hookimpl
+from infercore._registry import BackendSpec
+
+__all__ = ["FakeBackend", "FakeOptions", "FakeTokenizer", "register_backends"]
+
+_SPECIALS = ("<|im_start|>", "<|im_end|>")
+IM_START, IM_END = 256, 257
+_SPECIAL_RE = re.compile("(" + "|".join(re.escape(s) for s in _SPECIALS) + ")")
+_USER_TURN = re.compile(r"<\|im_start\|>user\n(.*?)<\|im_end\|>", re.S)
+
+
+class FakeTokenizer:
+    """One token per UTF-8 byte, plus the two ChatML special tokens."""
+
+    eos_token_id = IM_END
+    vocab_size = 258
+
+    def apply_chat_template(self, conversation: Any, /, **kwargs: Any) -> str:
+        parts = []
+        for message in conversation:
+            if message["role"] not in {"system", "user", "assistant"}:
+                raise ValueError(f"role {message['role']!r} is not supported by this template")
+            parts.append(f"<|im_start|>{message['role']}\n{message['content']}<|im_end|>\n")
+        text = "".join(parts)
+        if kwargs.get("continue_final_message"):
+            text = text.removesuffix("<|im_end|>\n")
+        if kwargs.get("add_generation_prompt"):
+            text += "<|im_start|>assistant\n"
+        return text
+
+    def encode(self, text: str, /, **kwargs: Any) -> list[int]:
+        ids: list[int] = []
+        for piece in _SPECIAL_RE.split(text):
+            if piece in _SPECIALS:
+                ids.append(256 + _SPECIALS.index(piece))
+            else:
+                ids.extend(piece.encode())
+        return ids
+
+    def decode(self, token_ids: Any, /, **kwargs: Any) -> str:
+        skip = kwargs.get("skip_special_tokens", False)
+        out = bytearray()
+        for token_id in token_ids:
+            if token_id < 256:
+                out.append(token_id)
+            elif not skip:
+                out.extend(_SPECIALS[token_id - 256].encode())
+        return out.decode(errors="replace")
+
+
+class FakeOptions(BackendOptions):
+    max_model_len: int = Field(default=4096, ge=16)
+    #: Seconds between tokens, to make streams and cancellation observable.
+    token_delay: float = Field(default=0.0, ge=0.0)
+
+
+def _noise(context: bytes, token: int) -> float:
+    digest = hashlib.blake2b(context + token.to_bytes(2, "little"), digest_size=2).digest()
+    return (int.from_bytes(digest, "little") / 65535.0) * 4.0 - 2.0
+
+
+class FakeBackend(Backend):
+    Options = FakeOptions
+
+    def __init__(self, model: str, options: BackendOptions) -> None:
+        super().__init__(model, options)
+        assert isinstance(options, FakeOptions)
+        self._options = options
+        self._tokenizer = FakeTokenizer()
+        self._active = 0
+
+    @property
+    def tokenizer(self) -> FakeTokenizer:
+        return self._tokenizer
+
+    @property
+    def max_model_len(self) -> int:
+        return self._options.max_model_len
+
+    @property
+    def active_requests(self) -> int:
+        return self._active
+
+    def _logits(self, target: bytes, generated: list[int], ignore_eos: bool) -> list[float]:
+        position = len(generated)
+        context = bytes(t for t in generated[-3:] if t < 256)
+        logits = [_noise(context, token) for token in range(self._tokenizer.vocab_size)]
+        if position < len(target):
+            logits[target[position]] = 6.0
+        elif not ignore_eos:
+            logits[IM_END] = 6.0
+        else:
+            logits[target[position % len(target)] if target else ord(".")] = 6.0
+        logits[IM_START] = -math.inf
+        if ignore_eos:
+            logits[IM_END] = -math.inf
+        return logits
+
+    async def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
+        turns = _USER_TURN.findall(request.prompt)
+        target = turns[-1].encode() if turns else b""
+        rng = random.Random(params.seed)
+        detokenizer = IncrementalDetokenizer(self._tokenizer)
+        generated: list[int] = []
+        self._active += 1
+        try:
+            while True:
+                await asyncio.sleep(self._options.token_delay)
+                logits = self._logits(target, generated, params.ignore_eos)
+                token, logprobs = _sample(logits, generated, params, rng)
+                generated.append(token)
+                finish = None
+                if token == IM_END:
+                    finish = "stop"
+                elif len(generated) >= params.max_tokens:
+                    finish = "length"
+                text = detokenizer.push([token])
+                if finish is not None:
+                    text += detokenizer.flush()
+                yield Delta((token,), text, logprobs, finish)
+                if finish is not None:
+                    return
+        finally:
+            self._active -= 1
+
+
+def _log_softmax(logits: list[float]) -> list[float]:
+    top = max(logits)
+    total = math.log(sum(math.exp(x - top) for x in logits if x != -math.inf))
+    return [x - top - total for x in logits]
+
+
+def _sample(
+    logits: list[float], generated: list[int], params: SamplingParams, rng: random.Random
+) -> tuple[int, tuple[TokenLogprobs, ...] | None]:
+    raw = _log_softmax(logits)
+    scores = list(logits)
+    counts: dict[int, int] = {}
+    for token in generated:
+        counts[token] = counts.get(token, 0) + 1
+    for token, count in counts.items():
+        if params.repetition_penalty is not None:
+            penalty = params.repetition_penalty
+            scores[token] = scores[token] / penalty if scores[token] > 0 else scores[token] * penalty
+        scores[token] -= (params.presence_penalty or 0.0) + (params.frequency_penalty or 0.0) * count
+    if params.greedy:
+        token = max(range(len(scores)), key=scores.__getitem__)
+    else:
+        token = _draw(scores, params, rng)
+    logprobs = None
+    if params.logprobs is not None:
+        best = sorted(range(len(raw)), key=lambda t: raw[t], reverse=True)[: params.logprobs]
+        logprobs = (TokenLogprobs(token, raw[token], tuple((t, raw[t]) for t in best)),)
+    return token, logprobs
+
+
+def _draw(scores: list[float], params: SamplingParams, rng: random.Random) -> int:
+    temperature = 1.0 if params.temperature is None else params.temperature
+    probs = [math.exp(p) for p in _log_softmax([s / temperature for s in scores])]
+    order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)
+    if params.top_k is not None and params.top_k > 0:
+        order = order[: params.top_k]
+    if params.min_p is not None:
+        floor = params.min_p * probs[order[0]]
+        order = [t for t in order if probs[t] >= floor]
+    if params.top_p is not None:
+        kept, mass = [], 0.0
+        for t in order:
+            kept.append(t)
+            mass += probs[t]
+            if mass >= params.top_p:
+                break
+        order = kept
+    return rng.choices(order, weights=[probs[t] for t in order])[0]
+
+
+def _load() -> type[Backend]:
+    return FakeBackend
+
+
+FAKE_SPEC = BackendSpec(
+    name="fake",
+    load=_load,
+    capabilities=Capabilities(max_top_logprobs=20),
+    options=FakeOptions,
+    priority=None,
+    description="in-memory byte-level backend for testing the core",
+)
+
+
+@hookimpl
+def register_backends(register: Callable[[BackendSpec], None]) -> None:
+    register(FAKE_SPEC)
