@@ -67,6 +67,7 @@ def resolve() -> Path:
     try:
         _convert(source, staging)
         (staging / _MARKER).write_text(_FORMAT + "\n", encoding="utf-8")
+        _apply_umask(staging, like=staging / _MARKER)
         _publish(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -104,6 +105,17 @@ def _remove_stale_staging(target: Path) -> None:
                 shutil.rmtree(leftover, ignore_errors=True)
         except OSError:
             pass
+
+
+def _apply_umask(folder: Path, like: Path) -> None:
+    # mkdtemp makes the folder private (0700) and safetensors writes 0600 files; give everything
+    # the modes a plain mkdir or open() would have, so that a shared cache stays readable. A file
+    # just created by open() shows the umask without os.umask(), which is not thread-safe.
+    file_mode = like.stat().st_mode & 0o666
+    dir_mode = file_mode | (file_mode & 0o444) >> 2  # searchable wherever readable
+    for path in folder.rglob("*"):
+        path.chmod(dir_mode if path.is_dir() else file_mode)
+    folder.chmod(dir_mode)
 
 
 def _publish(staging: Path, target: Path) -> None:
@@ -165,6 +177,8 @@ def _convert(source: Path, dest: Path) -> None:
         # transformers 5 names its own class, which transformers 4 lacks; both read
         # tokenizer.json through the generic fast tokenizer.
         tokenizer_class="PreTrainedTokenizerFast",
+        # The generic class would otherwise also return token_type_ids, which generate() rejects.
+        model_input_names=["input_ids", "attention_mask"],
         model_max_length=model.config.max_position_embeddings,
         drop=("is_local", "local_files_only"),  # facts about this load, not the tokenizer
     )

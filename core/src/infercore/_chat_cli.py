@@ -1,0 +1,117 @@
+"""The interactive chat of ``infercore infer``.
+
+Commands typed at the prompt: ``multi-line`` (each query then ends with a
+line ending in ``#``), ``single-line``, ``reset-system``, ``clear`` (forget
+the conversation), ``quit`` or ``exit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from infercore._cli import generation_settings
+from infercore._engine import Engine
+from infercore._types import ChatCompletionChunk, ChatCompletionResponse, RequestConfig
+
+__all__ = ["run_chat"]
+
+_HELP = (
+    "Commands: multi-line (end a query with #), single-line, reset-system, clear, quit or exit."
+)
+
+
+class _Session:
+    def __init__(self, engine: Engine, config: RequestConfig, system: str | None) -> None:
+        self.engine = engine
+        self.config = config
+        self.system = system
+        self.history: list[dict[str, Any]] = []
+
+    def messages(self, query: str) -> list[dict[str, Any]]:
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return [*head, *self.history, {"role": "user", "content": query}]
+
+    def ask(self, query: str, out: TextIO) -> str:
+        """Answer ``query``, writing the answer to ``out`` as it comes."""
+        request = {"messages": self.messages(query)}
+        (result,) = self.engine.infer([request], self.config)
+        if isinstance(result, ChatCompletionResponse):
+            answer = result.choices[0].message.content or ""
+            out.write(answer)
+        else:
+            answer = _write_stream(result, out)
+        out.write("\n")
+        out.flush()
+        self.history += [
+            {"role": "user", "content": query},
+            {"role": "assistant", "content": answer},
+        ]
+        return answer
+
+
+def _write_stream(chunks: Iterator[ChatCompletionChunk], out: TextIO) -> str:
+    pieces: list[str] = []
+    for chunk in chunks:
+        for choice in chunk.choices:
+            if choice.delta.content:
+                pieces.append(choice.delta.content)
+                out.write(choice.delta.content)
+                out.flush()
+    return "".join(pieces)
+
+
+def _read(prompt: str, multi_line: bool) -> str | None:
+    """One query from stdin; ``None`` at end of input."""
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    lines: list[str] = []
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return None if not lines else "\n".join(lines)
+        line = line.rstrip("\n")
+        if not multi_line:
+            return line
+        if line.endswith("#"):
+            lines.append(line[:-1])
+            return "\n".join(lines)
+        lines.append(line)
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    config = RequestConfig(**generation_settings(args), stream=args.stream)
+    with Engine(args.model, backend=args.backend, **dict(args.options)) as engine:
+        session = _Session(engine, config, args.system)
+        if args.query is not None:
+            session.ask(args.query, sys.stdout)
+            return 0
+        print(f"infercore chat with {args.model} on backend {engine.backend_name}. {_HELP}")
+        multi_line = False
+        while True:
+            query = _read("<<<[M] " if multi_line else "<<< ", multi_line)
+            if query is None:
+                print()
+                return 0
+            command = query.strip()
+            if command in {"quit", "exit"}:
+                return 0
+            if command == "multi-line":
+                multi_line = True
+                print("Multi-line mode: end each query with #.")
+            elif command == "single-line":
+                multi_line = False
+                print("Single-line mode.")
+            elif command == "clear":
+                session.history.clear()
+                print("Conversation cleared.")
+            elif command == "reset-system":
+                system = _read("<<<[S] ", multi_line)
+                session.system = system.strip() if system and system.strip() else None
+                session.history.clear()
+                print("System prompt set; conversation cleared.")
+            elif command:
+                sys.stdout.write(">>> ")
+                session.ask(query, sys.stdout)

@@ -1,0 +1,127 @@
+"""The transformers backend: loads the model and streams tokens from the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from infercore import (
+    Backend,
+    BackendOptions,
+    Delta,
+    IncrementalDetokenizer,
+    PreparedRequest,
+    SamplingParams,
+)
+from infercore_pt._options import PtOptions
+from infercore_pt._sampling import RowState
+from infercore_pt._scheduler import Scheduler, SequenceState, Step
+
+__all__ = ["PtBackend"]
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _cpu_has_fast_bf16() -> bool:
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _choose_dtype(name: str, device: torch.device) -> torch.dtype | str:
+    if name != "auto":
+        return _DTYPES[name]
+    if device.type == "cpu":
+        return torch.bfloat16 if _cpu_has_fast_bf16() else torch.float32
+    return "auto"
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    ids: set[int] = set()
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(configured)
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return frozenset(ids)
+
+
+class PtBackend(Backend):
+    Options = PtOptions
+
+    def __init__(self, model: str, options: BackendOptions) -> None:
+        super().__init__(model, options)
+        assert isinstance(options, PtOptions)
+        if options.device is not None:
+            device = torch.device(options.device)
+        else:
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self._tokenizer = AutoTokenizer.from_pretrained(
+            model, trust_remote_code=options.trust_remote_code
+        )
+        kwargs: dict[str, Any] = dict(options.model_kwargs)
+        if options.attn_implementation is not None:
+            kwargs["attn_implementation"] = options.attn_implementation
+        self._model = AutoModelForCausalLM.from_pretrained(
+            model,
+            dtype=_choose_dtype(options.dtype, device),
+            device_map=options.device_map if options.device_map is not None else device,
+            trust_remote_code=options.trust_remote_code,
+            **kwargs,
+        ).eval()
+        config = self._model.config
+        self._max_model_len = (
+            options.max_model_len
+            or getattr(config, "max_position_embeddings", None)
+            or self._tokenizer.model_max_length
+        )
+        eos_ids = _eos_ids(self._model, self._tokenizer)
+        pad_id = self._tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = min(eos_ids) if eos_ids else 0
+        self._scheduler = Scheduler(self._model, eos_ids, pad_id, options.max_batch_size)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def max_model_len(self) -> int:
+        return int(self._max_model_len)
+
+    @property
+    def active_requests(self) -> int:
+        return self._scheduler.active
+
+    async def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
+        steps: asyncio.Queue[Step | BaseException] = asyncio.Queue()
+        sequence = SequenceState(
+            prompt_ids=request.prompt_token_ids,
+            params=params,
+            row=RowState.create(params, request.prompt_token_ids, self._model.device),
+            loop=asyncio.get_running_loop(),
+            receive=steps.put_nowait,
+        )
+        self._scheduler.submit(sequence)
+        detokenizer = IncrementalDetokenizer(self._tokenizer)
+        try:
+            while True:
+                step = await steps.get()
+                if isinstance(step, BaseException):
+                    raise step
+                token, logprobs, finish = step
+                text = detokenizer.push([token])
+                if finish is not None:
+                    text += detokenizer.flush()
+                yield Delta((token,), text, logprobs, finish)  # type: ignore[arg-type]
+                if finish is not None:
+                    return
+        finally:
+            sequence.cancelled = True
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._scheduler.stop)

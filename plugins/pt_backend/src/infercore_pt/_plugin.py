@@ -1,0 +1,39 @@
+"""Registers the pt backend. Imports neither torch nor transformers."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+
+from infercore import Backend, BackendSpec, Capabilities, hookimpl
+from infercore_pt._options import PtOptions
+
+CAPABILITIES = Capabilities(max_top_logprobs=20)
+
+
+def _probe() -> str | None:
+    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    if missing:
+        return f"{' and '.join(missing)} not installed: pip install 'infercore[pt]'"
+    return None
+
+
+def _load() -> type[Backend]:
+    from infercore_pt._backend import PtBackend
+
+    return PtBackend
+
+
+@hookimpl
+def register_backends(register: Callable[[BackendSpec], None]) -> None:
+    register(
+        BackendSpec(
+            name="pt",
+            load=_load,
+            capabilities=CAPABILITIES,
+            options=PtOptions,
+            probe=_probe,
+            priority=10,
+            description="transformers (+ accelerate) on CPU or GPU, with dynamic batching",
+        )
+    )

@@ -1,0 +1,182 @@
+"""The worker thread that owns the model and batches every request it is given."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from infercore import EngineError, SamplingParams, TokenLogprobs
+from infercore_pt._batch import Batch
+from infercore_pt._sampling import RowState, sample
+
+__all__ = ["Scheduler", "SequenceState"]
+
+#: What a sequence receives per step: the token, its logprobs, the finish reason.
+Step = tuple[int, tuple[TokenLogprobs, ...] | None, str | None]
+
+
+@dataclass(eq=False)
+class SequenceState:
+    """One request inside the scheduler.
+
+    ``batch_key`` says which sequences may share a batch (for example the
+    same LoRA adapter); ``cancelled`` is set by the consumer and honoured at
+    the next step.
+    """
+
+    prompt_ids: Sequence[int]
+    params: SamplingParams
+    row: RowState
+    loop: asyncio.AbstractEventLoop
+    receive: Callable[[Step | BaseException], None]
+    batch_key: Hashable = None
+    cancelled: bool = field(default=False)
+
+
+def _deliver(items: list[tuple[SequenceState, Step | BaseException]]) -> None:
+    for sequence, item in items:
+        sequence.receive(item)
+
+
+class Scheduler:
+    """Decodes up to ``max_batch_size`` sequences at a time on one thread.
+
+    New sequences are prefilled together and join the running batch at the
+    next step; finished and cancelled ones leave it at once.
+    """
+
+    def __init__(
+        self, model: Any, eos_ids: frozenset[int], pad_id: int, max_batch_size: int
+    ) -> None:
+        self._model = model
+        self._eos_ids = eos_ids
+        self._pad_id = pad_id
+        self._max_batch_size = max_batch_size
+        self._waiting: deque[SequenceState] = deque()
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._held = 0
+        self._thread = threading.Thread(target=self._run, name="infercore-pt", daemon=True)
+        self._thread.start()
+
+    @property
+    def active(self) -> int:
+        """Sequences waiting or decoding."""
+        return self._held
+
+    def submit(self, sequence: SequenceState) -> None:
+        with self._condition:
+            if self._stopping:
+                raise EngineError("the pt backend is closed")
+            self._waiting.append(sequence)
+            self._held += 1
+            self._condition.notify()
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopping = True
+            self._condition.notify()
+        self._thread.join()
+
+    def _release(self, count: int) -> None:
+        with self._condition:
+            self._held -= count
+
+    def _admit(self, batch: Batch | None) -> list[SequenceState]:
+        """Take waiting sequences that may join ``batch``, oldest first."""
+        if batch is not None and not batch.can_merge:
+            return []
+        room = self._max_batch_size - (len(batch.members) if batch is not None else 0)
+        key = batch.members[0].batch_key if batch is not None else None
+        admitted: list[SequenceState] = []
+        while self._waiting and room > 0:
+            head = self._waiting[0]
+            if head.cancelled:
+                self._waiting.popleft()
+                self._held -= 1
+                continue
+            if batch is None and not admitted:
+                key = head.batch_key
+            if head.batch_key != key:
+                break
+            admitted.append(self._waiting.popleft())
+            room -= 1
+        return admitted
+
+    def _run(self) -> None:
+        batch: Batch | None = None
+        with torch.inference_mode():
+            while True:
+                with self._condition:
+                    while not self._waiting and batch is None and not self._stopping:
+                        self._condition.wait()
+                    if self._stopping:
+                        self._fail(list(self._waiting), EngineError("the pt backend was closed"))
+                        if batch is not None:
+                            self._fail(batch.members, EngineError("the pt backend was closed"))
+                        return
+                    joining = self._admit(batch)
+                try:
+                    batch = self._iterate(batch, joining)
+                except Exception as exc:
+                    failed = joining + (batch.members if batch is not None else [])
+                    self._fail(failed, EngineError(f"the model failed: {exc!r}"))
+                    batch = None
+
+    def _iterate(self, batch: Batch | None, joining: list[SequenceState]) -> Batch | None:
+        if joining:
+            group, logits = Batch.prefill(
+                self._model, joining, [s.prompt_ids for s in joining], self._pad_id
+            )
+            self._advance(group, logits)
+            if batch is None:
+                batch = group
+            elif group.members:
+                batch.merge(group)
+        elif batch is not None:
+            self._advance(batch, batch.step(self._model))
+        return batch if batch is not None and batch.members else None
+
+    def _advance(self, batch: Batch, logits: torch.Tensor) -> None:
+        """Sample each row's next token, hand it over, and let finished rows leave."""
+        members = batch.members
+        tokens, logprobs = sample(logits, [s.row for s in members])
+        keep: list[int] = []
+        out: list[tuple[SequenceState, Step | BaseException]] = []
+        for index, sequence in enumerate(members):
+            if sequence.cancelled:
+                continue
+            token = tokens[index]
+            sequence.row.output_ids.append(token)
+            finish = None
+            if token in self._eos_ids and not sequence.params.ignore_eos:
+                finish = "stop"
+            elif len(sequence.row.output_ids) >= sequence.params.max_tokens:
+                finish = "length"
+            out.append((sequence, (token, logprobs[index], finish)))
+            if finish is None:
+                keep.append(index)
+        batch.pending = torch.tensor(tokens, dtype=torch.long, device=batch.mask.device)
+        batch.keep(keep)
+        self._release(len(members) - len(keep))
+        self._send(out)
+
+    def _fail(self, sequences: list[SequenceState], error: BaseException) -> None:
+        self._release(len(sequences))
+        self._send([(sequence, error) for sequence in sequences])
+
+    @staticmethod
+    def _send(items: list[tuple[SequenceState, Step | BaseException]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[SequenceState, Step | BaseException]]]
+        by_loop = {}
+        for sequence, item in items:
+            by_loop.setdefault(sequence.loop, []).append((sequence, item))
+        for loop, batch_items in by_loop.items():
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_deliver, batch_items)
