@@ -79,7 +79,7 @@ def _backends(args: argparse.Namespace) -> int:
         print(f"    capabilities: {', '.join(entry.spec.capabilities.describe())}")
         if args.verbose:
             for field, info in entry.spec.options.model_fields.items():
-                default = info.default if info.default_factory is None else info.default_factory()
+                default = info.get_default(call_default_factory=True, validated_data={})
                 print(f"    -O {field}=... (default {default!r}) {info.description or ''}".rstrip())
     for name, requirement in FIRST_PARTY_BACKENDS.items():
         if name not in registry.backends:

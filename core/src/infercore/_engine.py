@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from pydantic import ValidationError
 
@@ -35,6 +35,8 @@ from infercore._types import (
 )
 
 __all__ = ["Engine", "infer"]
+
+T = TypeVar("T")
 
 RequestLike = InferRequest | Mapping[str, Any]
 ConfigLike = RequestConfig | Mapping[str, Any] | None
@@ -278,9 +280,7 @@ class Engine:
         raise EngineError(f"backend {self.backend_name!r} ended a stream without a finish reason")
 
     async def _complete_all(self, jobs: list[_Job]) -> list[ChatCompletionResponse]:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._complete(job)) for job in jobs]
-        return [task.result() for task in tasks]
+        return await _all([self._complete(job) for job in jobs])
 
     async def _complete(self, job: _Job) -> ChatCompletionResponse:
         async def collect(index: int) -> tuple[Choice, int]:
@@ -302,9 +302,7 @@ class Engine:
             )
             return choice, tokens
 
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(collect(i)) for i in range(len(job.samples))]
-        results = [task.result() for task in tasks]
+        results = await _all([collect(i) for i in range(len(job.samples))])
         return ChatCompletionResponse(
             id=job.id,
             created=job.created,
@@ -381,6 +379,24 @@ class Engine:
 async def _construct(backend_class: type[Backend], model: str, options: BackendOptions) -> Backend:
     # Constructed on the engine's loop: some engines bind to the loop they start on.
     return backend_class(model, options)
+
+
+async def _all(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``coros`` together; the first error cancels the others and is raised as itself.
+
+    A bare TaskGroup would raise an ExceptionGroup, which callers catching
+    :class:`EngineError` or :class:`InvalidRequestError` would miss.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coro) for coro in coros]
+    except BaseExceptionGroup as errors:
+        error: BaseException = errors
+        while isinstance(error, BaseExceptionGroup):
+            error = error.exceptions[0]
+    else:
+        return [task.result() for task in tasks]
+    raise error
 
 
 async def _aclose(stream: AsyncIterator[Any]) -> None:

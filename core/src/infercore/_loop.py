@@ -14,6 +14,8 @@ import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
 
+from infercore._errors import EngineError
+
 __all__ = ["LoopThread"]
 
 T = TypeVar("T")
@@ -34,8 +36,14 @@ class LoopThread:
     def _in_loop(self) -> bool:
         return threading.current_thread() is self._thread
 
+    def _check_open(self, coro: Coroutine[Any, Any, Any]) -> None:
+        if self.loop.is_closed():
+            coro.close()
+            raise EngineError("this engine is closed; create a new Engine to run more requests")
+
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop and wait for it in this thread."""
+        self._check_open(coro)
         if self._in_loop():
             coro.close()
             raise RuntimeError("a sync engine call was made from the engine's own loop; await it")
@@ -48,6 +56,7 @@ class LoopThread:
 
     async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the loop from whatever loop the caller is on."""
+        self._check_open(coro)
         if self._in_loop():
             return await coro
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))

@@ -74,7 +74,12 @@ class PluginManager:
             try:
                 plugin = entry_point.load()
                 self._pm.register(plugin, name=entry_point.name)
+                # Every plugin before this one passed, so a hook unknown to this core (a
+                # plugin written for a newer one) is this plugin's: report it, not crash.
+                self._pm.check_pending()
             except Exception as exc:
+                if self._pm.get_plugin(entry_point.name) is not None:
+                    self._pm.unregister(name=entry_point.name)
                 self.failures.append(
                     PluginFailure(
                         entry_point.name,

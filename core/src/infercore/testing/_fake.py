@@ -30,6 +30,7 @@ from infercore._backend import (
 from infercore._detokenize import IncrementalDetokenizer
 from infercore._hookspec import hookimpl
 from infercore._registry import BackendSpec
+from infercore._types import FinishReason
 
 __all__ = ["FakeBackend", "FakeOptions", "FakeTokenizer", "register_backends"]
 
@@ -139,7 +140,7 @@ class FakeBackend(Backend):
                 logits = self._logits(target, generated, params.ignore_eos)
                 token, logprobs = _sample(logits, generated, params, rng)
                 generated.append(token)
-                finish = None
+                finish: FinishReason | None = None
                 if token == IM_END:
                     finish = "stop"
                 elif len(generated) >= params.max_tokens:

@@ -117,7 +117,7 @@ class PtBackend(Backend):
                 text = detokenizer.push([token])
                 if finish is not None:
                     text += detokenizer.flush()
-                yield Delta((token,), text, logprobs, finish)  # type: ignore[arg-type]
+                yield Delta((token,), text, logprobs, finish)
                 if finish is not None:
                     return
         finally:

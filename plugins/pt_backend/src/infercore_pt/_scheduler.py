@@ -12,13 +12,14 @@ from typing import Any
 import torch
 
 from infercore import EngineError, SamplingParams, TokenLogprobs
+from infercore.types import FinishReason
 from infercore_pt._batch import Batch
 from infercore_pt._sampling import RowState, sample
 
 __all__ = ["Scheduler", "SequenceState"]
 
 #: What a sequence receives per step: the token, its logprobs, the finish reason.
-Step = tuple[int, tuple[TokenLogprobs, ...] | None, str | None]
+Step = tuple[int, tuple[TokenLogprobs, ...] | None, FinishReason | None]
 
 
 @dataclass(eq=False)
@@ -154,7 +155,7 @@ class Scheduler:
                 continue
             token = tokens[index]
             sequence.row.output_ids.append(token)
-            finish = None
+            finish: FinishReason | None = None
             if token in self._eos_ids and not sequence.params.ignore_eos:
                 finish = "stop"
             elif len(sequence.row.output_ids) >= sequence.params.max_tokens:
