@@ -12,13 +12,13 @@ import os
 
 os.environ["INFERCORE_PLUGINS"] = ""
 
-from collections.abc import Iterator  # noqa: E402
-from importlib import metadata  # noqa: E402
+from collections.abc import Iterator
+from importlib import metadata
 
-import pytest  # noqa: E402
+import pytest
 
-import infercore  # noqa: E402
-from infercore.testing import fake_plugin  # noqa: E402
+import infercore
+from infercore.testing import fake_plugin
 
 EXAMPLE_DISTRIBUTION = "infercore-example-backend"
 EXAMPLE_MISSING = (
@@ -26,7 +26,7 @@ EXAMPLE_MISSING = (
 )
 
 
-def example_entry_point() -> metadata.EntryPoint | None:
+def _example_entry_point() -> metadata.EntryPoint | None:
     """The example distribution's entry point in the ``infercore`` group, if installed."""
     for entry_point in metadata.entry_points(group="infercore"):
         if entry_point.dist is not None and entry_point.dist.name == EXAMPLE_DISTRIBUTION:
@@ -41,13 +41,22 @@ def registered_plugins() -> Iterator[None]:
     assert manager.plugin_names() == [], "plugin autoload should be off for the core's tests"
     names = ["fake"]
     manager.register(fake_plugin, name="fake")
-    entry_point = example_entry_point()
+    entry_point = _example_entry_point()
     if entry_point is not None:
         manager.register(entry_point.load(), name=entry_point.name)
         names.append(entry_point.name)
     yield
     for name in names:
         manager.unregister(name)
+
+
+@pytest.fixture(scope="session")
+def example_distribution() -> metadata.Distribution:
+    """The installed example third-party distribution; its tests skip without it."""
+    try:
+        return metadata.distribution(EXAMPLE_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        pytest.skip(EXAMPLE_MISSING)
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,8 @@ def test_openai_parses_a_response_with_logprobs_and_usage(fake_engine: infercore
     parsed = ChatCompletion.model_validate(ours.model_dump(mode="json"))
 
     assert list(_extras(parsed)) == []
-    assert parsed.id == ours.id and parsed.object == "chat.completion"
+    assert parsed.id == ours.id
+    assert parsed.object == "chat.completion"
     choice = parsed.choices[0]
     assert choice.message.role == "assistant"
     assert choice.message.content == "Hi, 世界 🌍!"
@@ -73,12 +74,15 @@ def test_openai_parses_a_response_with_logprobs_and_usage(fake_engine: infercore
         "completion_tokens_details": None,
         "prompt_tokens_details": None,
     }
-    assert choice.logprobs is not None and choice.logprobs.content is not None
+    assert choice.logprobs is not None
+    assert choice.logprobs.content is not None
     assert len(choice.logprobs.content) == ours.usage.completion_tokens
     first = choice.logprobs.content[0]
-    assert first.token == "H" and first.bytes == [ord("H")]
-    assert [alt.token for alt in first.top_logprobs][0] == "H"
+    assert first.token == "H"
+    assert first.bytes == [ord("H")]
     assert len(first.top_logprobs) == 2
+    assert first.top_logprobs[0].token == "H"
+    assert first.top_logprobs[0].logprob == first.logprob
 
 
 def test_openai_parses_every_stream_chunk(fake_engine: infercore.Engine) -> None:
@@ -91,12 +95,19 @@ def test_openai_parses_every_stream_chunk(fake_engine: infercore.Engine) -> None
     assert parsed[0].choices[0].delta.role == "assistant"
     text = "".join(chunk.choices[0].delta.content or "" for chunk in parsed if chunk.choices)
     assert text == "Hi, 世界 🌍!"
-    finishing = [c.choices[0].finish_reason for c in parsed if c.choices and c.choices[0].finish_reason]
+    finishing = [
+        c.choices[0].finish_reason for c in parsed if c.choices and c.choices[0].finish_reason
+    ]
     assert finishing == ["stop"]
     assert parsed[-1].choices == []
     assert parsed[-1].usage is not None
     assert parsed[-1].usage.completion_tokens == len("Hi, 世界 🌍!".encode()) + 1
-    entries = [e for c in parsed if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content or []]
+    entries = [
+        e
+        for c in parsed
+        if c.choices and c.choices[0].logprobs
+        for e in c.choices[0].logprobs.content or []
+    ]
     assert len(entries) == parsed[-1].usage.completion_tokens
 
 
@@ -104,9 +115,7 @@ def test_openai_parses_a_response_without_logprobs() -> None:
     ours = ChatCompletionResponse.model_validate(
         {
             "model": "m",
-            "choices": [
-                {"index": 0, "message": {"content": "hello"}, "finish_reason": "length"}
-            ],
+            "choices": [{"index": 0, "message": {"content": "hello"}, "finish_reason": "length"}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
         }
     )
@@ -130,7 +139,7 @@ EVERY_PART: list[dict[str, Any]] = [
     {"type": "video", "video": "data:video/mp4;base64,AAAA"},
     {"type": "audio", "audio": "https://example.com/a.wav"},
 ]
-PART_TYPES = [
+PART_TYPES: list[type[pydantic.BaseModel]] = [
     TextContent,
     ImageURLContent,
     VideoURLContent,
@@ -142,9 +151,7 @@ PART_TYPES = [
 
 
 def test_request_accepts_every_content_part_type() -> None:
-    request = InferRequest.model_validate(
-        {"messages": [{"role": "user", "content": EVERY_PART}]}
-    )
+    request = InferRequest.model_validate({"messages": [{"role": "user", "content": EVERY_PART}]})
 
     content = request.messages[0].content
     assert isinstance(content, list)
@@ -211,7 +218,9 @@ def test_config_refuses_out_of_range_values_naming_the_field(field: str, value: 
 
 
 def test_config_accepts_the_bounds_themselves() -> None:
-    config = RequestConfig(temperature=0, n=1, max_tokens=1, top_p=1, top_logprobs=20, logprobs=True)
+    config = RequestConfig(
+        temperature=0, n=1, max_tokens=1, top_p=1, top_logprobs=20, logprobs=True
+    )
 
     assert (config.temperature, config.n, config.max_tokens, config.top_p) == (0, 1, 1, 1)
 

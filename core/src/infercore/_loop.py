@@ -90,15 +90,18 @@ class LoopThread:
                 yield item
             return
         iterator = aiter(stream)
+        # The engine-loop task of a step in progress: cancelling the caller cancels it
+        # only later, on the engine loop, so closing must wait for it to end first.
+        running: set[asyncio.Task[Any]] = set()
         try:
             while True:
-                future = asyncio.run_coroutine_threadsafe(_next(iterator), self.loop)
+                future = asyncio.run_coroutine_threadsafe(_next(iterator, running), self.loop)
                 item = await asyncio.wrap_future(future)
                 if item is _END:
                     return
                 yield item
         finally:
-            closing = asyncio.run_coroutine_threadsafe(_close(iterator), self.loop)
+            closing = asyncio.run_coroutine_threadsafe(_close(iterator, running), self.loop)
             await asyncio.wrap_future(closing)
 
     def stop(self) -> None:
@@ -109,14 +112,22 @@ class LoopThread:
         self.loop.close()
 
 
-async def _next(iterator: AsyncIterator[Any]) -> Any:
+async def _next(iterator: AsyncIterator[Any], running: set[asyncio.Task[Any]]) -> Any:
+    task = asyncio.current_task()
+    assert task is not None
+    running.add(task)
     try:
         return await anext(iterator)
     except StopAsyncIteration:
         return _END
+    finally:
+        running.discard(task)
 
 
-async def _close(iterator: AsyncIterator[Any]) -> None:
+async def _close(iterator: AsyncIterator[Any], running: set[asyncio.Task[Any]]) -> None:
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
     aclose = getattr(iterator, "aclose", None)
     if aclose is not None:
         await aclose()

@@ -10,7 +10,8 @@ from infercore.testing import BackendConformance
 
 pytest.importorskip(
     "infercore_example_backend",
-    reason="infercore-example-backend is not installed: pip install -e tests/core/thirdparty_backend",
+    reason="infercore-example-backend is not installed: "
+    "pip install -e tests/core/thirdparty_backend",
 )
 
 

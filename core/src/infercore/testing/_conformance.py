@@ -56,9 +56,11 @@ class BackendConformance:
     options: ClassVar[dict[str, Any]] = {}
     max_tokens: ClassVar[int] = 16
 
+    # A classmethod: pytest deprecates class-scoped fixtures defined on the instance.
     @pytest.fixture(scope="class")
-    def engine(self) -> Iterator[Engine]:
-        with Engine(self.model, backend=self.backend, **self.options) as engine:
+    @classmethod
+    def engine(cls) -> Iterator[Engine]:
+        with Engine(cls.model, backend=cls.backend, **cls.options) as engine:
             yield engine
 
     def _greedy(self, **overrides: Any) -> RequestConfig:

@@ -77,9 +77,7 @@ class ParrotTokenizer:
 
     def decode(self, token_ids: Any, /, **kwargs: Any) -> str:
         skip = kwargs.get("skip_special_tokens", False)
-        return "".join(
-            self._pieces[i] for i in token_ids if not (skip and self.is_special(i))
-        )
+        return "".join(self._pieces[i] for i in token_ids if not (skip and self.is_special(i)))
 
 
 class ParrotOptions(BackendOptions):
