@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infercore import IncrementalDetokenizer
-from infercore.testing import FakeTokenizer
+from infercore.testing import ByteTokenizer
 
 TEXTS = [
     "plain ascii",
@@ -17,7 +17,7 @@ TEXTS = [
 ]
 
 
-def pieces(tokenizer: FakeTokenizer, text: str, step: int = 1) -> list[str]:
+def pieces(tokenizer: ByteTokenizer, text: str, step: int = 1) -> list[str]:
     detokenizer = IncrementalDetokenizer(tokenizer)
     ids = tokenizer.encode(text)
     out = [detokenizer.push(ids[i : i + step]) for i in range(0, len(ids), step)]
@@ -27,7 +27,7 @@ def pieces(tokenizer: FakeTokenizer, text: str, step: int = 1) -> list[str]:
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_byte_by_byte_pushes_add_up_to_the_whole_decode(text: str) -> None:
-    tokenizer = FakeTokenizer()
+    tokenizer = ByteTokenizer()
 
     out = pieces(tokenizer, text)
 
@@ -37,7 +37,7 @@ def test_byte_by_byte_pushes_add_up_to_the_whole_decode(text: str) -> None:
 
 @pytest.mark.parametrize("step", [2, 3, 5])
 def test_pushes_of_several_bytes_add_up_to_the_whole_decode(step: int) -> None:
-    tokenizer = FakeTokenizer()
+    tokenizer = ByteTokenizer()
     text = " ".join(TEXTS)
 
     out = pieces(tokenizer, text, step)
@@ -47,7 +47,7 @@ def test_pushes_of_several_bytes_add_up_to_the_whole_decode(step: int) -> None:
 
 
 def test_a_character_comes_out_on_its_last_byte() -> None:
-    tokenizer = FakeTokenizer()
+    tokenizer = ByteTokenizer()
     detokenizer = IncrementalDetokenizer(tokenizer)
     first, second, third, fourth = "🌍".encode()
 
@@ -58,13 +58,13 @@ def test_a_character_comes_out_on_its_last_byte() -> None:
 
 
 def test_ascii_comes_out_at_once() -> None:
-    detokenizer = IncrementalDetokenizer(FakeTokenizer())
+    detokenizer = IncrementalDetokenizer(ByteTokenizer())
 
     assert [detokenizer.push([ord(c)]) for c in "abc"] == ["a", "b", "c"]
 
 
 def test_flush_releases_an_incomplete_character_as_a_replacement() -> None:
-    detokenizer = IncrementalDetokenizer(FakeTokenizer())
+    detokenizer = IncrementalDetokenizer(ByteTokenizer())
     truncated = "🌍".encode()[:2]
 
     assert detokenizer.push([ord("a"), *truncated]) == ""
@@ -72,7 +72,7 @@ def test_flush_releases_an_incomplete_character_as_a_replacement() -> None:
 
 
 def test_special_tokens_are_skipped_by_default() -> None:
-    tokenizer = FakeTokenizer()
+    tokenizer = ByteTokenizer()
     ids = tokenizer.encode("hi<|im_end|>")
 
     plain = IncrementalDetokenizer(tokenizer)

@@ -28,7 +28,7 @@ from infercore import (
     SamplingParams,
     hookimpl,
 )
-from infercore.testing import FakeBackend, FakeOptions, FakeTokenizer
+from infercore.testing import ByteTokenizer, FakeBackend, FakeOptions
 
 GREEDY: dict[str, Any] = {"temperature": 0}
 HELLO = "Hello, world! How are you?"
@@ -39,7 +39,7 @@ def ask(text: str) -> dict[str, Any]:
 
 
 def prompt_tokens(text: str) -> int:
-    tokenizer = FakeTokenizer()
+    tokenizer = ByteTokenizer()
     prompt = tokenizer.apply_chat_template(
         [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
     )

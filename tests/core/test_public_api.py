@@ -27,6 +27,7 @@ EXPECTED_INFERCORE = {
     "EngineError",
     "IncrementalDetokenizer",
     "InferRequest",
+    "InferStats",
     "InfercoreError",
     "InvalidRequestError",
     "ModelAlias",
@@ -50,7 +51,7 @@ EXPECTED_TESTING = {
     "BackendConformance",
     "FakeBackend",
     "FakeOptions",
-    "FakeTokenizer",
+    "ByteTokenizer",
     "fake_plugin",
 }
 

@@ -244,3 +244,10 @@ def test_config_refuses_unknown_fields() -> None:
     with pytest.raises(pydantic.ValidationError) as caught:
         RequestConfig.model_validate({"max_new_tokens": 5})
     assert caught.value.errors()[0]["loc"] == ("max_new_tokens",)
+
+
+def test_a_request_takes_messages_or_a_raw_prompt_but_not_both() -> None:
+    assert InferRequest(prompt="Once upon a time").prompt == "Once upon a time"
+    for fields in ({}, {"prompt": "x", "messages": [{"role": "user", "content": "y"}]}):
+        with pytest.raises(pydantic.ValidationError, match="either messages or prompt"):
+            InferRequest.model_validate(fields)

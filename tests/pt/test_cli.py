@@ -1,4 +1,4 @@
-"""The real ``infercore`` command with the pt backend: one-shot, interactive chat, listings, errors."""
+"""The real ``infercore`` command on the pt backend: one-shot, chat, listings, errors."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ def _env() -> dict[str, str]:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    argv = [*COMMAND, *args]
     return subprocess.run(
-        [*COMMAND, *args], capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(), check=False
+        argv, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env(), check=False
     )
 
 
@@ -64,7 +65,8 @@ def chat() -> Iterator[pexpect.spawn]:
 
 
 def test_one_shot_query_prints_the_answer() -> None:
-    result = _run("infer", *ENGINE_FLAGS, "--query", "What is the capital of France?", *GREEDY_FLAGS)
+    query = ["--query", "What is the capital of France?"]
+    result = _run("infer", *ENGINE_FLAGS, *query, *GREEDY_FLAGS)
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
 

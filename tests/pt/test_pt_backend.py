@@ -1,11 +1,11 @@
-"""The pt backend on the real SmolLM2-135M-Instruct: answers, sampling, logprobs, streaming, batching."""
+"""The pt backend on the real SmolLM2-135M-Instruct: sampling, logprobs, streaming, batching."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -13,15 +13,18 @@ import pytest
 from infercore import (
     ChatCompletionChunk,
     ChatCompletionResponse,
+    Delta,
     Engine,
     IncrementalDetokenizer,
+    PreparedRequest,
     RequestConfig,
+    SamplingParams,
 )
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from infercore_pt._batch import Batch  # noqa: E402 - needs torch, checked above
+from infercore_pt._batch import Batch  # needs torch, checked above
 
 MODEL = "smollm2-135m-instruct"
 OPTIONS: dict[str, Any] = {"dtype": "float32"}
@@ -81,7 +84,7 @@ def engine() -> Iterator[Engine]:
 @pytest.fixture(scope="module")
 def alone(engine: Engine) -> list[str]:
     """The greedy answer to each of PROMPTS, each asked on its own."""
-    return [_text(_ask(engine, prompt, **GREEDY.model_dump(exclude_unset=True))) for prompt in PROMPTS]
+    return [_text(_responses(engine.infer([_request(p)], GREEDY))[0]) for p in PROMPTS]
 
 
 @pytest.fixture
@@ -161,7 +164,8 @@ def test_n_samples_give_distinct_choices(engine: Engine) -> None:
     response = _ask(engine, POEM, temperature=1.0, seed=3, n=2, max_tokens=12)
     assert [choice.index for choice in response.choices] == [0, 1]
     first, second = _text(response, 0), _text(response, 1)
-    assert first and second
+    assert first
+    assert second
     assert first != second
     _assert_idle(engine)
 
@@ -169,7 +173,8 @@ def test_n_samples_give_distinct_choices(engine: Engine) -> None:
 def test_top_logprobs_are_sorted_and_led_by_the_greedy_choice(engine: Engine) -> None:
     response = _ask(engine, FRANCE, temperature=0.0, max_tokens=8, logprobs=True, top_logprobs=5)
     logprobs = response.choices[0].logprobs
-    assert logprobs is not None and logprobs.content is not None
+    assert logprobs is not None
+    assert logprobs.content is not None
     assert len(logprobs.content) == response.usage.completion_tokens
     for entry in logprobs.content:
         values = [alternative.logprob for alternative in entry.top_logprobs]
@@ -191,22 +196,50 @@ def _is_multibyte(character: str) -> bool:
     return character != REPLACEMENT and len(character.encode()) > 1
 
 
-def test_streaming_never_splits_a_multibyte_character(engine: Engine) -> None:
-    requests = [_request("Reply only with emoji: 🎉🌍🚀"), _request("用中文回答：你好吗？")]
-    produced = ""
+@pytest.fixture
+def generated(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """The token ids the backend generates during the test, by rendered prompt."""
+    ids: dict[str, list[int]] = {}
+    generate = engine.backend.generate
+
+    async def spy(request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
+        tokens = ids[request.prompt] = []
+        deltas = generate(request, params)
+        try:
+            async for delta in deltas:
+                tokens.extend(delta.token_ids)
+                yield delta
+        finally:
+            await deltas.aclose()  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(engine.backend, "generate", spy)
+    return ids
+
+
+def test_streaming_never_splits_a_multibyte_character(
+    engine: Engine, generated: dict[str, list[int]]
+) -> None:
+    tokenizer = engine.backend.tokenizer
+    questions = ["Reply only with emoji: 🎉🌍🚀", "用中文回答：你好吗？"]
+    requests = [_request(question) for question in questions]
+    produced: list[int] = []
     for seed in (1, 3):
         config = RequestConfig(temperature=1.5, seed=seed, ignore_eos=True, max_tokens=48)
+        generated.clear()
         whole = _texts(_responses(engine.infer(requests, config)))
         streams = engine.infer(requests, config.model_copy(update={"stream": True}))
-        for stream, text in zip(streams, whole, strict=True):
+        for question, stream, text in zip(questions, streams, whole, strict=True):
             assert not isinstance(stream, ChatCompletionResponse)
             pieces = _stream_text(stream)
             assert "".join(pieces) == text
             if REPLACEMENT not in text:
                 assert not any(REPLACEMENT in piece for piece in pieces)
-            produced += text
-    # The runs produced an emoji or CJK character, so the check above checked something.
-    assert any(_is_multibyte(character) for character in produced)
+            (ids,) = [ids for prompt, ids in generated.items() if question in prompt]
+            assert tokenizer.decode(ids, skip_special_tokens=True) == text
+            produced += ids
+    # Some token was part of a character (alone it decodes to U+FFFD), so the check had teeth.
+    assert any(REPLACEMENT in tokenizer.decode([token]) for token in produced)
+    assert any(_is_multibyte(character) for character in tokenizer.decode(produced))
     _assert_idle(engine)
 
 

@@ -7,8 +7,8 @@ from infercore._backend import (
     Delta,
     PreparedRequest,
     SamplingParams,
-    TokenLogprobs,
     Tokenizer,
+    TokenLogprobs,
 )
 from infercore._detokenize import IncrementalDetokenizer
 from infercore._engine import Engine, infer
@@ -25,6 +25,7 @@ from infercore._errors import (
 from infercore._hookspec import hookimpl
 from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
 from infercore._registry import BackendSpec, ModelAlias
+from infercore._stats import InferStats
 from infercore._types import (
     ChatCompletionChunk,
     ChatCompletionResponse,
@@ -50,6 +51,7 @@ __all__ = [
     "EngineError",
     "IncrementalDetokenizer",
     "InferRequest",
+    "InferStats",
     "InfercoreError",
     "InvalidRequestError",
     "ModelAlias",

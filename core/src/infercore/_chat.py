@@ -32,6 +32,8 @@ def _as_template_message(message: ChatMessage) -> dict[str, Any]:
 def render_prompt(tokenizer: Tokenizer, request: InferRequest) -> str:
     """The prompt text for ``request``, ending where the assistant's reply begins.
 
+    A raw ``prompt`` is returned as it is.
+
     A conversation whose last message is the assistant's is continued rather
     than answered anew, as vLLM's ``continue_final_message`` does.
     """
@@ -40,6 +42,9 @@ def render_prompt(tokenizer: Tokenizer, request: InferRequest) -> str:
             "this backend takes text only; the request lists images, videos or audios",
             param="images",
         )
+    if request.prompt is not None:
+        return request.prompt
+    assert request.messages is not None
     conversation = [_as_template_message(message) for message in request.messages]
     continue_final = request.messages[-1].role == "assistant"
     kwargs: dict[str, Any] = {

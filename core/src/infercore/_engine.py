@@ -17,6 +17,7 @@ from infercore._chat import render_prompt
 from infercore._errors import EngineError, InfercoreError, InvalidRequestError
 from infercore._loop import LoopThread
 from infercore._plugins import get_plugin_manager
+from infercore._stats import InferStats
 from infercore._stop import StopMatcher
 from infercore._types import (
     AssistantMessage,
@@ -92,6 +93,7 @@ class _Job:
     prepared: PreparedRequest
     samples: tuple[SamplingParams, ...]
     config: RequestConfig
+    stats: InferStats | None
 
 
 @dataclass(frozen=True)
@@ -139,29 +141,41 @@ class Engine:
     def backend(self) -> Backend:
         return self._backend
 
-    def infer(self, requests: Sequence[RequestLike], config: ConfigLike = None) -> InferResult:
+    def infer(
+        self,
+        requests: Sequence[RequestLike],
+        config: ConfigLike = None,
+        *,
+        stats: InferStats | None = None,
+    ) -> InferResult:
         """Answer every request, concurrently; the backend batches them.
 
         Returns one response per request, or with ``config.stream`` one
-        iterator of chunks per request (all streams start at once).
+        iterator of chunks per request (all streams start at once). ``stats``
+        counts every response, streamed ones when their stream ends.
         """
         if isinstance(requests, (InferRequest, Mapping)):
             raise TypeError("infer takes a list of requests; use [request] for one")
         parsed = [_as_request(request) for request in requests]
         cfg = _as_config(config)
-        jobs = self._loop.run(self._prepare_all(parsed, cfg))
+        jobs = self._loop.run(self._prepare_all(parsed, cfg, stats))
         if cfg.stream:
             return [self._loop.iterate(self._stream(job)) for job in jobs]
         return self._loop.run(self._complete_all(jobs))
 
     async def infer_async(
-        self, request: RequestLike, config: ConfigLike = None
+        self,
+        request: RequestLike,
+        config: ConfigLike = None,
+        *,
+        stats: InferStats | None = None,
     ) -> ChatCompletionResponse | AsyncIterator[ChatCompletionChunk]:
         """Answer one request: a response, or with ``config.stream`` an async iterator of chunks.
 
         Errors in the request are raised here, before any chunk.
         """
-        job = await self._loop.run_async(self._prepare(_as_request(request), _as_config(config)))
+        prepare = self._prepare(_as_request(request), _as_config(config), stats)
+        job = await self._loop.run_async(prepare)
         if job.config.stream:
             return self._loop.aiterate(self._stream(job))
         return await self._loop.run_async(self._complete(job))
@@ -188,14 +202,20 @@ class Engine:
 
     # -- preparation ----------------------------------------------------------
 
-    async def _prepare_all(self, requests: list[InferRequest], config: RequestConfig) -> list[_Job]:
-        return [await self._prepare(request, config) for request in requests]
+    async def _prepare_all(
+        self, requests: list[InferRequest], config: RequestConfig, stats: InferStats | None
+    ) -> list[_Job]:
+        return [await self._prepare(request, config, stats) for request in requests]
 
-    async def _prepare(self, request: InferRequest, config: RequestConfig) -> _Job:
+    async def _prepare(
+        self, request: InferRequest, config: RequestConfig, stats: InferStats | None
+    ) -> _Job:
         self._check_supported(config)
         tokenizer = self._backend.tokenizer
         prompt = render_prompt(tokenizer, request)
-        prompt_ids = tokenizer.encode(prompt, add_special_tokens=False)
+        # A rendered chat template carries its own special tokens; a raw
+        # prompt gets the tokenizer's (a BOS token, say), as vLLM does.
+        prompt_ids = tokenizer.encode(prompt, add_special_tokens=request.prompt is not None)
         room = self._backend.max_model_len - len(prompt_ids)
         if room < 1:
             raise InvalidRequestError(
@@ -228,6 +248,7 @@ class Engine:
             prepared=PreparedRequest(request_id, prompt, tuple(prompt_ids)),
             samples=samples,
             config=config,
+            stats=stats,
         )
 
     def _check_supported(self, config: RequestConfig) -> None:
@@ -338,18 +359,23 @@ class Engine:
                     )
                 ]
             )
+        usage = self._usage(job, tokens)
         if job.config.stream_options is not None and job.config.stream_options.include_usage:
-            yield chunk([], self._usage(job, tokens))
+            yield chunk([], usage)
 
     # -- shaping ----------------------------------------------------------------
 
     def _usage(self, job: _Job, completion_tokens: int) -> Usage:
+        """The usage of a finished job, counted in its stats."""
         prompt_tokens = len(job.prepared.prompt_token_ids)
-        return Usage(
+        usage = Usage(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             total_tokens=prompt_tokens + completion_tokens,
         )
+        if job.stats is not None:
+            job.stats.add(usage, len(job.samples))
+        return usage
 
     def _token_string(self, token_id: int) -> str:
         text = self._token_text.get(token_id)
@@ -445,6 +471,7 @@ def infer(
     config: ConfigLike = None,
     *,
     backend: str = "auto",
+    stats: InferStats | None = None,
     **options: Any,
 ) -> list[ChatCompletionResponse]:
     """Load ``model``, answer ``requests`` and release the model, in one call."""
@@ -452,5 +479,5 @@ def infer(
     if cfg.stream:
         raise InvalidRequestError("infercore.infer does not stream; use an Engine", param="stream")
     with Engine(model, backend=backend, **options) as engine:
-        results = engine.infer(requests, cfg)
+        results = engine.infer(requests, cfg, stats=stats)
     return results  # type: ignore[return-value]

@@ -129,18 +129,26 @@ class ChatMessage(_Model):
 
 
 class InferRequest(_Model):
-    """One conversation to continue.
+    """One conversation to continue, or one raw prompt to complete.
 
     Media may be given inside the messages as content parts, or as ``<image>``,
     ``<video>`` and ``<audio>`` tags in the text with the files listed in order
-    in ``images``, ``videos`` and ``audios``.
+    in ``images``, ``videos`` and ``audios``. ``prompt`` is for base models:
+    the text is completed as it is, with no chat template.
     """
 
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] | None = Field(default=None, min_length=1)
+    prompt: str | None = None
     images: list[str] = Field(default_factory=list)
     videos: list[str] = Field(default_factory=list)
     audios: list[str] = Field(default_factory=list)
     tools: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="after")
+    def _messages_or_prompt(self) -> InferRequest:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("give either messages or prompt")
+        return self
 
 
 class StreamOptions(_Model):

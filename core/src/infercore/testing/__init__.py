@@ -3,8 +3,9 @@
 Importing this package needs pytest (``pip install 'infercore[test]'``).
 """
 
+from infercore._byte_tokenizer import ByteTokenizer
 from infercore.testing import _fake as fake_plugin
 from infercore.testing._conformance import BackendConformance
-from infercore.testing._fake import FakeBackend, FakeOptions, FakeTokenizer
+from infercore.testing._fake import FakeBackend, FakeOptions
 
-__all__ = ["BackendConformance", "FakeBackend", "FakeOptions", "FakeTokenizer", "fake_plugin"]
+__all__ = ["BackendConformance", "ByteTokenizer", "FakeBackend", "FakeOptions", "fake_plugin"]

@@ -12,9 +12,7 @@ import asyncio
 import hashlib
 import math
 import random
-import re
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from pydantic import Field
 
@@ -27,57 +25,13 @@ from infercore._backend import (
     SamplingParams,
     TokenLogprobs,
 )
+from infercore._byte_tokenizer import IM_END, IM_START, ByteTokenizer, last_user_text
 from infercore._detokenize import IncrementalDetokenizer
 from infercore._hookspec import hookimpl
 from infercore._registry import BackendSpec
 from infercore._types import FinishReason
 
-__all__ = ["FakeBackend", "FakeOptions", "FakeTokenizer", "register_backends"]
-
-_SPECIALS = ("<|im_start|>", "<|im_end|>")
-IM_START, IM_END = 256, 257
-_SPECIAL_RE = re.compile("(" + "|".join(re.escape(s) for s in _SPECIALS) + ")")
-_USER_TURN = re.compile(r"<\|im_start\|>user\n(.*?)<\|im_end\|>", re.S)
-
-
-class FakeTokenizer:
-    """One token per UTF-8 byte, plus the two ChatML special tokens."""
-
-    eos_token_id = IM_END
-    vocab_size = 258
-
-    def apply_chat_template(self, conversation: Any, /, **kwargs: Any) -> str:
-        parts = []
-        for message in conversation:
-            if message["role"] not in {"system", "user", "assistant"}:
-                raise ValueError(f"role {message['role']!r} is not supported by this template")
-            parts.append(f"<|im_start|>{message['role']}\n{message['content']}<|im_end|>\n")
-        text = "".join(parts)
-        if kwargs.get("continue_final_message"):
-            text = text.removesuffix("<|im_end|>\n")
-        if kwargs.get("add_generation_prompt"):
-            text += "<|im_start|>assistant\n"
-        return text
-
-    def encode(self, text: str, /, **kwargs: Any) -> list[int]:
-        ids: list[int] = []
-        for piece in _SPECIAL_RE.split(text):
-            if piece in _SPECIALS:
-                ids.append(256 + _SPECIALS.index(piece))
-            else:
-                ids.extend(piece.encode())
-        return ids
-
-    def decode(self, token_ids: Any, /, **kwargs: Any) -> str:
-        skip = kwargs.get("skip_special_tokens", False)
-        out = bytearray()
-        for token_id in token_ids:
-            if token_id < 256:
-                out.append(token_id)
-            elif not skip:
-                out.extend(_SPECIALS[token_id - 256].encode())
-        return out.decode(errors="replace")
-
+__all__ = ["FakeBackend", "FakeOptions", "register_backends"]
 
 class FakeOptions(BackendOptions):
     max_model_len: int = Field(default=4096, ge=16)
@@ -97,11 +51,11 @@ class FakeBackend(Backend):
         super().__init__(model, options)
         assert isinstance(options, FakeOptions)
         self._options = options
-        self._tokenizer = FakeTokenizer()
+        self._tokenizer = ByteTokenizer()
         self._active = 0
 
     @property
-    def tokenizer(self) -> FakeTokenizer:
+    def tokenizer(self) -> ByteTokenizer:
         return self._tokenizer
 
     @property
@@ -128,8 +82,7 @@ class FakeBackend(Backend):
         return logits
 
     async def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
-        turns = _USER_TURN.findall(request.prompt)
-        target = turns[-1].encode() if turns else b""
+        target = last_user_text(request.prompt).encode()
         rng = random.Random(params.seed)
         detokenizer = IncrementalDetokenizer(self._tokenizer)
         generated: list[int] = []

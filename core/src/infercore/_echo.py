@@ -1,0 +1,93 @@
+"""The ``echo`` backend: no model, deterministic tokens at a set rate.
+
+It repeats the last user message (or the raw prompt) byte by byte, then ends
+with end-of-sequence; with ``ignore_eos`` it goes on repeating up to
+``max_tokens``. It is for trying clients and for load-testing servers: its
+own cost is known, so what a benchmark measures beyond it is the server's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+from pydantic import Field
+
+from infercore._backend import (
+    Backend,
+    BackendOptions,
+    Capabilities,
+    Delta,
+    PreparedRequest,
+    SamplingParams,
+)
+from infercore._byte_tokenizer import IM_END, ByteTokenizer, last_user_text
+from infercore._detokenize import IncrementalDetokenizer
+from infercore._types import FinishReason
+
+__all__ = ["ECHO_CAPABILITIES", "EchoBackend", "EchoOptions"]
+
+ECHO_CAPABILITIES = Capabilities(sampling=frozenset({"ignore_eos"}))
+
+
+class EchoOptions(BackendOptions):
+    max_model_len: int = Field(default=32768, ge=16, description="context length")
+    token_rate: float = Field(
+        default=0.0, ge=0.0, description="tokens per second per stream; 0: as fast as possible"
+    )
+    first_token_delay: float = Field(
+        default=0.0, ge=0.0, description="seconds before the first token, as a prefill would take"
+    )
+
+
+class EchoBackend(Backend):
+    Options: ClassVar[type[BackendOptions]] = EchoOptions
+
+    def __init__(self, model: str, options: BackendOptions) -> None:
+        super().__init__(model, options)
+        assert isinstance(options, EchoOptions)
+        self._options = options
+        self._tokenizer = ByteTokenizer()
+        self._active = 0
+
+    @property
+    def tokenizer(self) -> ByteTokenizer:
+        return self._tokenizer
+
+    @property
+    def max_model_len(self) -> int:
+        return self._options.max_model_len
+
+    @property
+    def active_requests(self) -> int:
+        return self._active
+
+    async def generate(
+        self, request: PreparedRequest, params: SamplingParams
+    ) -> AsyncIterator[Delta]:
+        text = last_user_text(request.prompt) if "<|im_start|>" in request.prompt else request.prompt
+        source = text.encode() or b"."
+        interval = 1.0 / self._options.token_rate if self._options.token_rate else 0.0
+        detokenizer = IncrementalDetokenizer(self._tokenizer)
+        self._active += 1
+        try:
+            if self._options.first_token_delay:
+                await asyncio.sleep(self._options.first_token_delay)
+            for count in range(1, params.max_tokens + 1):
+                if count > 1 and interval:
+                    await asyncio.sleep(interval)
+                ended = count > len(source) and not params.ignore_eos
+                token = IM_END if ended else source[(count - 1) % len(source)]
+                finish: FinishReason | None = None
+                if ended:
+                    finish = "stop"
+                elif count == params.max_tokens:
+                    finish = "length"
+                piece = detokenizer.push([token])
+                if finish is not None:
+                    yield Delta((token,), piece + detokenizer.flush(), finish_reason=finish)
+                    return
+                yield Delta((token,), piece)
+        finally:
+            self._active -= 1
