@@ -11,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
+try:
+    import pexpect
+except ImportError:  # only the terminal tests need it; nox installs it with the test deps
+    pexpect = None
+
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
-pexpect = pytest.importorskip("pexpect")
+needs_pty = pytest.mark.skipif(pexpect is None, reason="needs pexpect: pip install pexpect")
 
 MODEL = "smollm2-135m-instruct"
 # The console script next to this interpreter; `python -m infercore._cli` where there is none.
@@ -48,16 +53,28 @@ def _command(chat: pexpect.spawn, line: str, reply: str, next_prompt: str = "<<<
     chat.expect_exact(f"\r\n{next_prompt}")
 
 
-@pytest.fixture
-def chat() -> Iterator[pexpect.spawn]:
-    child = pexpect.spawn(
+def _spawn(*args: str) -> pexpect.spawn:
+    """``infercore infer`` on a pseudo-terminal, as a person would run it."""
+    return pexpect.spawn(
         COMMAND[0],
-        [*COMMAND[1:], "infer", *ENGINE_FLAGS, *GREEDY_FLAGS, "--system", "Your name is Zorblax."],
+        [*COMMAND[1:], "infer", *ENGINE_FLAGS, *GREEDY_FLAGS, *args],
         env=_env(),
         encoding="utf-8",
         timeout=TIMEOUT_S,
         echo=False,
     )
+
+
+def _exit(chat: pexpect.spawn) -> int | None:
+    chat.sendline("exit")
+    chat.expect(pexpect.EOF)
+    chat.close()
+    return chat.exitstatus
+
+
+@pytest.fixture
+def chat() -> Iterator[pexpect.spawn]:
+    child = _spawn("--system", "Your name is Zorblax.")
     try:
         yield child
     finally:
@@ -71,6 +88,7 @@ def test_one_shot_query_prints_the_answer() -> None:
     assert "Paris" in result.stdout
 
 
+@needs_pty
 def test_interactive_chat_follows_its_commands_and_exits_cleanly(chat: pexpect.spawn) -> None:
     chat.expect_exact("on backend pt. Commands:")
     chat.expect_exact("<<< ")
@@ -101,10 +119,25 @@ def test_interactive_chat_follows_its_commands_and_exits_cleanly(chat: pexpect.s
     chat.sendline("What is the capital of France?")
     assert "Paris" in _answer(chat)
 
-    chat.sendline("exit")
-    chat.expect(pexpect.EOF)
-    chat.close()
-    assert chat.exitstatus == 0
+    assert _exit(chat) == 0
+
+
+@needs_pty
+def test_refused_query_leaves_the_chat_running() -> None:
+    # A 64-token context holds the first exchange; the second question no longer fits.
+    child = _spawn("-O", "max_model_len=64")
+    try:
+        child.expect_exact("<<< ")
+        child.sendline("What is the capital of France?")
+        assert "Paris" in _answer(child)
+        child.sendline("And of Spain?")
+        assert "error: max_tokens=24 does not fit" in _answer(child)
+        _command(child, "clear", "Conversation cleared.")
+        child.sendline("What is the capital of France?")
+        assert "Paris" in _answer(child)
+        assert _exit(child) == 0
+    finally:
+        child.close(force=True)
 
 
 def test_backends_lists_pt_and_how_to_install_the_others() -> None:

@@ -203,7 +203,8 @@ def generated(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, list
     generate = engine.backend.generate
 
     async def spy(request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
-        tokens = ids[request.prompt] = []
+        tokens: list[int] = []
+        ids[request.prompt] = tokens
         deltas = generate(request, params)
         try:
             async for delta in deltas:
@@ -318,16 +319,17 @@ def test_request_joining_a_running_batch_gets_its_answer_alone(
 
     monkeypatch.setattr(Batch, "merge", spy)
     long = RequestConfig(temperature=0.0, max_tokens=40, ignore_eos=True)
-    long_alone = _text(_ask(engine, POEM, **long.model_dump(exclude_unset=True)))
+    cook = PROMPTS[4]
+    long_alone = _text(_responses(engine.infer([_request(cook)], long))[0])
 
-    (stream,) = engine.infer([_request(POEM)], long.model_copy(update={"stream": True}))
+    (stream,) = engine.infer([_request(cook)], long.model_copy(update={"stream": True}))
     assert not isinstance(stream, ChatCompletionResponse)
     head = [next(stream) for _ in range(4)]  # the role chunk, then three tokens' worth
-    joined = _responses(engine.infer([_request(FRANCE)], GREEDY))[0]
+    joined = _responses(engine.infer([_request(POEM)], GREEDY))[0]
     assert engine.backend.active_requests == 1  # the long one was still running throughout
     rest = list(stream)
 
     assert merges == [(1, 1)]
-    assert _text(joined) == alone[0]
+    assert _text(joined) == alone[1]
     assert "".join(_stream_text(iter(head + rest))) == long_alone
     _assert_idle(engine)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from typing import Any, TextIO
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, TextIO
 
 from infercore._cli import generation_settings
-from infercore._engine import Engine
+from infercore._client import InferClient
+from infercore._engine import Engine, InferResult
+from infercore._errors import InfercoreError, InvalidRequestError
 from infercore._types import ChatCompletionChunk, ChatCompletionResponse, RequestConfig
 
 __all__ = ["run_chat"]
@@ -23,8 +25,14 @@ _HELP = (
 )
 
 
+class _Infers(Protocol):
+    """What the chat needs: an ``Engine``, or an ``InferClient`` of a running server."""
+
+    def infer(self, requests: Sequence[dict[str, Any]], config: RequestConfig) -> InferResult: ...
+
+
 class _Session:
-    def __init__(self, engine: Engine, config: RequestConfig, system: str | None) -> None:
+    def __init__(self, engine: _Infers, config: RequestConfig, system: str | None) -> None:
         self.engine = engine
         self.config = config
         self.system = system
@@ -81,14 +89,51 @@ def _read(prompt: str, multi_line: bool) -> str | None:
         lines.append(line)
 
 
+def _connect(args: argparse.Namespace) -> Engine | InferClient:
+    """A local engine, or with --base-url (or --backend remote) a client of a running server."""
+    if args.base_url is None and args.backend != "remote":
+        if args.model is None:
+            raise InvalidRequestError(
+                "give --model, or --base-url to chat with a running server", param="model"
+            )
+        if args.api_key is not None:
+            raise InvalidRequestError("--api-key goes with --base-url", param="api_key")
+        return Engine(args.model, backend=args.backend, **dict(args.options))
+    if args.base_url is None:
+        raise InvalidRequestError(
+            "--backend remote needs --base-url, the URL of a running server", param="base_url"
+        )
+    if args.backend not in {"auto", "remote"}:
+        raise InvalidRequestError(
+            f"--base-url chats with a running server, which has its own backend; "
+            f"drop --backend {args.backend}",
+            param="backend",
+        )
+    if args.options:
+        raise InvalidRequestError(
+            "-O sets a local backend's options; a server takes them at `infercore deploy`",
+            param="options",
+        )
+    client = InferClient(args.base_url, api_key=args.api_key, model=args.model)
+    try:
+        _ = client.model  # asks the server now: an unreachable one fails before the prompt
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 def run_chat(args: argparse.Namespace) -> int:
     config = RequestConfig(**generation_settings(args), stream=args.stream)
-    with Engine(args.model, backend=args.backend, **dict(args.options)) as engine:
+    with _connect(args) as engine:
         session = _Session(engine, config, args.system)
         if args.query is not None:
             session.ask(args.query, sys.stdout)
             return 0
-        print(f"infercore chat with {args.model} on backend {engine.backend_name}. {_HELP}")
+        if isinstance(engine, InferClient):
+            print(f"infercore chat with {engine.model} at {engine.base_url}. {_HELP}")
+        else:
+            print(f"infercore chat with {args.model} on backend {engine.backend_name}. {_HELP}")
         multi_line = False
         while True:
             query = _read("<<<[M] " if multi_line else "<<< ", multi_line)
@@ -114,4 +159,10 @@ def run_chat(args: argparse.Namespace) -> int:
                 print("System prompt set; conversation cleared.")
             elif command:
                 sys.stdout.write(">>> ")
-                session.ask(query, sys.stdout)
+                try:
+                    session.ask(query, sys.stdout)
+                except InfercoreError as exc:
+                    # A refused query (say, the conversation outgrew the context) ends
+                    # that answer, not the chat; `clear` makes room again.
+                    sys.stdout.write("\n")
+                    print(f"error: {exc}", file=sys.stderr)
