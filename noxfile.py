@@ -79,3 +79,10 @@ def bench(session: nox.Session) -> None:
     """The pt backend's output tokens/s against transformers generate on the same batch."""
     install_pt(session)
     session.run("python", "benchmarks/bench_pt.py", *session.posargs)
+
+
+@nox.session(name="bench-server")
+def bench_server(session: nox.Session) -> None:
+    """The server's own cost on the echo backend, and batching through it on SmolLM2."""
+    install_pt(session, "aiohttp>=3.9")
+    session.run("python", "benchmarks/bench_server.py", *session.posargs)

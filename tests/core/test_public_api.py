@@ -13,6 +13,7 @@ import infercore
 import infercore.testing
 
 EXPECTED_INFERCORE = {
+    "AuthenticationError",
     "Backend",
     "BackendNotInstalledError",
     "BackendOptions",
@@ -26,6 +27,7 @@ EXPECTED_INFERCORE = {
     "Engine",
     "EngineError",
     "IncrementalDetokenizer",
+    "InferClient",
     "InferRequest",
     "InferStats",
     "InfercoreError",
@@ -79,7 +81,7 @@ def test_every_public_name_is_importable(module: str, expected: set[str]) -> Non
 
 def test_every_public_error_is_an_infercore_error() -> None:
     errors = [getattr(infercore, name) for name in EXPECTED_INFERCORE if name.endswith("Error")]
-    assert len(errors) == 8
+    assert len(errors) == 9
     assert all(issubclass(error, infercore.InfercoreError) for error in errors)
 
 

@@ -10,9 +10,11 @@ from infercore._backend import (
     Tokenizer,
     TokenLogprobs,
 )
+from infercore._client import InferClient
 from infercore._detokenize import IncrementalDetokenizer
 from infercore._engine import Engine, infer
 from infercore._errors import (
+    AuthenticationError,
     BackendNotInstalledError,
     BackendUnavailableError,
     EngineError,
@@ -37,6 +39,7 @@ from infercore._types import (
 from infercore._version import __version__
 
 __all__ = [
+    "AuthenticationError",
     "Backend",
     "BackendNotInstalledError",
     "BackendOptions",
@@ -50,6 +53,7 @@ __all__ = [
     "Engine",
     "EngineError",
     "IncrementalDetokenizer",
+    "InferClient",
     "InferRequest",
     "InferStats",
     "InfercoreError",

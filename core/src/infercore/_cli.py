@@ -8,9 +8,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from infercore._bench import add_bench_command
 from infercore._errors import InfercoreError
 from infercore._plugins import get_plugin_manager
 from infercore._registry import FIRST_PARTY_BACKENDS
+from infercore._server._command import add_deploy_command
 
 __all__ = ["main"]
 
@@ -51,8 +53,10 @@ def generation_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-def add_engine_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a model path, hub id or built-in name")
+def add_engine_flags(parser: argparse.ArgumentParser, *, model_required: bool = True) -> None:
+    parser.add_argument(
+        "--model", required=model_required, help="a model path, hub id or built-in name"
+    )
     parser.add_argument("--backend", default="auto", help="backend name (default: auto)")
     parser.add_argument(
         "-O",
@@ -64,6 +68,17 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="a backend option, such as -O max_batch_size=8 (see `infercore backends -v`)",
     )
+
+
+def add_remote_flags(parser: argparse.ArgumentParser) -> None:
+    """--base-url and --api-key: talk to a running server instead of loading a model."""
+    group = parser.add_argument_group("remote server")
+    group.add_argument(
+        "--base-url",
+        help="a running OpenAI-compatible server, such as http://127.0.0.1:8000/v1 "
+        "(--model then names a served model; default: the first it serves)",
+    )
+    group.add_argument("--api-key", help="the server's API key")
 
 
 def _backends(args: argparse.Namespace) -> int:
@@ -109,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     backends.set_defaults(func=_backends)
 
     infer = commands.add_parser("infer", help="chat with a model, or answer one --query")
-    add_engine_flags(infer)
+    add_engine_flags(infer, model_required=False)
+    add_remote_flags(infer)
     infer.add_argument("--query", help="answer this one question and exit")
     infer.add_argument("--system", help="the system prompt")
     infer.add_argument(
@@ -118,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_generation_flags(infer)
     infer.set_defaults(func=_infer)
 
+    add_bench_command(commands)
+
+    add_deploy_command(commands)
     get_plugin_manager().add_commands(commands)
     return parser
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "BackendNotInstalledError",
     "BackendUnavailableError",
     "EngineError",
@@ -69,3 +70,7 @@ class OverCapacityError(InfercoreError):
 
 class EngineError(InfercoreError):
     """The backend failed while serving a request."""
+
+
+class AuthenticationError(InfercoreError, PermissionError):
+    """A server refused the API key (HTTP 401): a wrong key, or none where one is needed."""

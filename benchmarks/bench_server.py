@@ -1,0 +1,198 @@
+"""The server's own cost, and batching through the server: issue 3's "Done when" figures.
+
+Each part starts the real ``infercore deploy`` on a loopback port and loads it
+with the real ``infercore bench serve`` (client-side, as vLLM measures):
+
+1. echo backend (no model), concurrency 32, non-streaming and streaming:
+   requests/s with no backend delay (target >= 1000 non-streaming);
+2. echo backend with a known delay (``first_token_delay``), concurrency 32:
+   the median latency the server adds over the echo backend's own time,
+   which is measured in this process on ``Engine(backend="echo")`` with the
+   same requests at the same concurrency (target < 5 ms);
+3. pt backend on SmolLM2-135M-Instruct: output tokens/s at 16 concurrent
+   streams over the figure at concurrency 1 (target >= 3).
+
+Run ``python benchmarks/bench_server.py`` (``--skip-pt`` for the echo parts only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import infercore
+
+_SCRIPT = shutil.which("infercore", path=str(Path(sys.executable).parent))
+COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "infercore._cli"]
+CONCURRENCY = 32
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+    env.pop("INFERCORE_PLUGINS", None)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def deployed(*args: str) -> Iterator[str]:
+    """``infercore deploy ARGS`` on a free loopback port until the block ends."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile("w+") as log:
+        argv = [*COMMAND, "deploy", "--host", "127.0.0.1", "--port", str(port), *args]
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=_env())
+        try:
+            deadline = time.monotonic() + 180
+            while not _healthy(url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise SystemExit(f"the server did not come up:\n{log.read()[-4000:]}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def bench(url: str, *args: str) -> dict[str, Any]:
+    """``infercore bench serve`` against ``url``; its figures."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "result.json"
+        argv = [*COMMAND, "bench", "serve", "--base-url", url, *args, "--result-json", str(path)]
+        result = subprocess.run(argv, capture_output=True, text=True, env=_env(), check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"bench serve failed:\n{result.stdout}\n{result.stderr}")
+        figures: dict[str, Any] = json.loads(path.read_text())
+    if figures["failed"]:
+        raise SystemExit(f"{figures['failed']} requests failed: {figures['first_errors']}")
+    return figures
+
+
+async def _echo_baseline(
+    delay: float, requests: int, prompt: str, output_len: int, stream: bool
+) -> float:
+    """Median seconds per request of the echo backend itself, in process, at CONCURRENCY."""
+    with infercore.Engine("echo", backend="echo", first_token_delay=delay) as engine:
+        config = {"max_tokens": output_len, "ignore_eos": True, "stream": stream}
+        request = {"messages": [{"role": "user", "content": prompt}]}
+        slots = asyncio.Semaphore(CONCURRENCY)
+
+        async def one() -> float:
+            async with slots:
+                start = time.perf_counter()
+                result = await engine.infer_async(request, config)
+                if isinstance(result, AsyncIterator):
+                    async for _ in result:
+                        pass
+                return time.perf_counter() - start
+
+        await one()
+        latencies = await asyncio.gather(*(one() for _ in range(requests)))
+    return statistics.median(latencies)
+
+
+def echo_throughput(requests: int) -> None:
+    print(f"== echo backend, no delay, concurrency {CONCURRENCY}, {requests} requests x 16 tokens")
+    with deployed("--model", "echo", "--backend", "echo") as url:
+        for mode in ("--no-stream", "--stream"):
+            figures = bench(
+                url, mode, "--concurrency", str(CONCURRENCY), "--num-requests", str(requests),
+                "--input-len", "32", "--output-len", "16",
+            )  # fmt: skip
+            target = "  (target >= 1000)" if mode == "--no-stream" else ""
+            print(
+                f"  {mode[2:]:>9}: {figures['request_throughput']:8.1f} requests/s, "
+                f"median latency {figures['median_e2el_ms']:.2f} ms{target}"
+            )
+
+
+def echo_added_latency(requests: int, delay: float) -> None:
+    print(
+        f"== echo backend, first_token_delay {delay * 1000:.0f} ms, concurrency {CONCURRENCY}, "
+        f"{requests} requests x 16 tokens: median latency the server adds"
+    )
+    with deployed(
+        "--model", "echo", "--backend", "echo", "-O", f"first_token_delay={delay}"
+    ) as url:
+        for stream in (False, True):
+            mode = "--stream" if stream else "--no-stream"
+            figures = bench(
+                url, mode, "--concurrency", str(CONCURRENCY), "--num-requests", str(requests),
+                "--input-len", "32", "--output-len", "16",
+            )  # fmt: skip
+            # The same prompt size (the echo backend's tokens are bytes) and shape, in process.
+            # (19 bytes of a prompt are ChatML's).
+            prompt = "x" * round(statistics.median(figures["input_lens"]) - 19)
+            own = asyncio.run(_echo_baseline(delay, requests, prompt, 16, stream))
+            served = figures["median_e2el_ms"]
+            print(
+                f"  {mode[2:]:>9}: served median {served:.2f} ms - echo's own median "
+                f"{own * 1000:.2f} ms = {served - own * 1000:.2f} ms added "
+                f"({figures['request_throughput']:.1f} requests/s) (target < 5 ms)"
+            )
+
+
+def pt_batching(output_len: int) -> None:
+    print(f"== pt backend, smollm2-135m-instruct, {output_len} tokens a stream (EOS ignored)")
+    args = ["--model", "smollm2-135m-instruct", "--backend", "pt", "-O", "max_batch_size=16"]
+    with deployed(*args) as url:
+        shape = ["--input-len", "32", "--output-len", str(output_len)]
+        bench(url, "--concurrency", "2", "--num-requests", "2", *shape)  # warm-up
+        single = bench(url, "--concurrency", "1", "--num-requests", "4", *shape)
+        batched = bench(url, "--concurrency", "16", "--num-requests", "32", *shape)
+    one, many = single["output_throughput"], batched["output_throughput"]
+    for name, figures in (("concurrency  1", single), ("concurrency 16", batched)):
+        print(
+            f"  {name}: {figures['output_throughput']:8.1f} output tokens/s "
+            f"(median TPOT {figures['median_tpot_ms']:.1f} ms)"
+        )
+    print(f"  ratio 16 / 1:   {many / one:8.2f} (target >= 3)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=5000, help="requests of the echo runs")
+    parser.add_argument("--delay", type=float, default=0.1, help="echo first_token_delay, s")
+    parser.add_argument("--output-len", type=int, default=64, help="tokens of the pt streams")
+    parser.add_argument("--skip-pt", action="store_true", help="leave out the SmolLM2 part")
+    args = parser.parse_args()
+    echo_throughput(args.requests)
+    echo_added_latency(min(args.requests, 20 * CONCURRENCY), args.delay)
+    if not args.skip_pt:
+        pt_batching(args.output_len)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,377 @@
+"""``infercore bench serve``: load a running OpenAI-compatible server and measure it.
+
+Measured on the client, streamed, as vLLM's ``bench serve`` does (the figures
+are defined in :mod:`infercore._bench_metrics`). It sends only standard
+OpenAI fields plus vLLM's ``ignore_eos`` (switchable), so it measures any
+OpenAI-compatible server, ours or another's.
+
+Prompts are random common words, different for every request (so no prefix
+cache serves them), sized to about ``--input-len`` tokens of the server's own
+tokenizer: two calibration requests read the prompt token counts that the
+server reports for two prompt lengths. Requests arrive as a Poisson process
+at ``--request-rate`` (inf: all at once) and at most ``--concurrency`` are in
+flight. Output tokens are counted from the server's usage (asked for with
+``stream_options.include_usage``), else one per content chunk.
+
+It runs on aiohttp (``pip install 'infercore[bench]'``): httpx's own cost
+caps a client near a few hundred requests/s on one core, which would
+measure the client rather than the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infercore._bench_metrics import RequestResult, format_table, summarize
+from infercore._errors import InfercoreError
+from infercore._http import SSE_DONE, SSEDecoder, api_root, error_for_status
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["BenchConfig", "add_bench_command", "run_bench"]
+
+# Common words that most BPE tokenizers keep whole: about one token each.
+_WORD_TEXT = (
+    "the of and to in is you that it he was for on are as with his they at be this have from "
+    "or one had by word but not what all were we when your can said there use an each which "
+    "she do how their if will up other about out many then them these so some her would make "
+    "like him into time has look two more write go see number no way could people my than "
+    "first water been call who oil its now find long down day did get come made may part over "
+    "new sound take only little work know place year live me back give most very after thing "
+    "our just name good sentence man think say great where help through much before line right "
+    "too mean old any same tell boy follow came want show also around form three small set put"
+)
+_WORDS = tuple(_WORD_TEXT.split())
+
+
+_DESCRIPTION = (
+    "Load a running OpenAI-compatible server with synthetic prompts and measure it on the "
+    "client, as vLLM's bench serve does: time to first token, time per output token, "
+    "inter-token latency, end-to-end latency (mean, median, p90, p99), requests/s and tokens/s."
+)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One run of ``bench serve``; ``model`` None asks the server for its first model."""
+
+    base_url: str
+    model: str | None = None
+    concurrency: int = 1
+    num_requests: int = 100
+    input_len: int = 128
+    output_len: int = 128
+    request_rate: float = math.inf
+    endpoint: str = "chat"  # or "completions"
+    stream: bool = True
+    ignore_eos: bool = True
+    api_key: str | None = None
+    seed: int = 0
+    timeout: float = 600.0
+
+
+class _Target:
+    """The server: its URL, headers, and how to build and send one request body."""
+
+    def __init__(self, config: BenchConfig, session: aiohttp.ClientSession, model: str) -> None:
+        self.config = config
+        self.session = session
+        self.model = model
+        root = api_root(config.base_url)
+        path = "/chat/completions" if config.endpoint == "chat" else "/completions"
+        self.url = root + path
+        self.headers = {"Content-Type": "application/json"}
+        if config.api_key:
+            self.headers["Authorization"] = f"Bearer {config.api_key}"
+
+    def body(self, prompt: str, max_tokens: int, stream: bool) -> bytes:
+        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "stream": stream}
+        if self.config.endpoint == "chat":
+            body["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            body["prompt"] = prompt
+        if self.config.ignore_eos:
+            body["ignore_eos"] = True
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return json.dumps(body).encode()
+
+    async def send(self, body: bytes, stream: bool) -> RequestResult:
+        """One request, timed; a failure is recorded in the result, never raised."""
+        import aiohttp
+
+        result = RequestResult()
+        start = time.perf_counter()
+        try:
+            async with self.session.post(self.url, data=body, headers=self.headers) as response:
+                if response.status >= 400:
+                    text = await response.text()
+                    error = error_for_status(response.status, text, url=self.url)
+                    result.error = f"HTTP {response.status}: {error}"
+                    return result
+                if stream:
+                    await self._read_stream(response, start, result)
+                else:
+                    _read_usage(json.loads(await response.read()), result)
+                    result.ok = True
+        except (TimeoutError, aiohttp.ClientError, ValueError, KeyError) as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.ok = False
+        result.latency = time.perf_counter() - start
+        return result
+
+    async def _read_stream(
+        self, response: aiohttp.ClientResponse, start: float, result: RequestResult
+    ) -> None:
+        decoder = SSEDecoder()
+        last = start
+        chunks = 0
+        usage_seen = False
+        async for raw in response.content:
+            data = decoder.feed(raw.decode())
+            if data is None:
+                continue
+            if data == SSE_DONE:
+                break
+            now = time.perf_counter()
+            payload = json.loads(data)
+            if "error" in payload:
+                result.error = f"error event: {json.dumps(payload['error'])[:300]}"
+                return
+            if payload.get("usage"):
+                _read_usage(payload, result)
+                usage_seen = True
+            choices = payload.get("choices")
+            if not choices:
+                continue
+            choice = choices[0]
+            text = choice["delta"].get("content") if "delta" in choice else choice.get("text")
+            if not text:
+                continue  # the role chunk, or a held-back piece: no token has arrived
+            if result.ttft is None:
+                result.ttft = now - start
+            else:
+                result.itls.append(now - last)
+            last = now
+            chunks += 1
+        if not usage_seen:
+            result.output_tokens = chunks  # one token per content chunk, as a fallback
+        if result.ttft is None:
+            result.error = "the stream carried no content"
+            return
+        result.ok = True
+
+
+def _read_usage(payload: dict[str, Any], result: RequestResult) -> None:
+    usage = payload["usage"]
+    result.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    result.output_tokens = int(usage.get("completion_tokens") or 0)
+
+
+def _prompt(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choices(_WORDS, k=max(words, 1)))
+
+
+async def _first_model(config: BenchConfig, session: aiohttp.ClientSession) -> str:
+    url = api_root(config.base_url) + "/models"
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    async with session.get(url, headers=headers) as response:
+        text = await response.text()
+        if response.status >= 400:
+            raise error_for_status(response.status, text, url=url)
+    models = json.loads(text).get("data") or []
+    if not models:
+        raise InfercoreError(f"the server at {url} lists no model; pass --model")
+    return str(models[0]["id"])
+
+
+async def _check(target: _Target, body: bytes, stream: bool) -> RequestResult:
+    result = await target.send(body, stream)
+    if not result.ok:
+        hint = ""
+        if "ignore_eos" in result.error:
+            hint = " (a server that does not take ignore_eos: add --no-ignore-eos)"
+        raise InfercoreError(f"the test request to {target.url} failed: {result.error}{hint}")
+    return result
+
+
+async def _words_for(target: _Target, rng: random.Random) -> int:
+    """How many words make about ``input_len`` prompt tokens on this server.
+
+    The prompt tokens that the server reports for two prompt lengths give
+    its tokens per word and its fixed cost (a chat template's tokens).
+    """
+    wanted = target.config.input_len
+    short, long = max(wanted, 8), 2 * max(wanted, 8)
+    counts = []
+    for words in (short, long):
+        result = await _check(target, target.body(_prompt(rng, words), 1, False), False)
+        counts.append(result.prompt_tokens)
+    per_word = (counts[1] - counts[0]) / (long - short)
+    if per_word <= 0:  # no usage reported: assume a token per word
+        return wanted
+    fixed = counts[0] - per_word * short
+    return max(1, round((wanted - fixed) / per_word))
+
+
+async def _run(config: BenchConfig, session: aiohttp.ClientSession) -> dict[str, Any]:
+    model = config.model or await _first_model(config, session)
+    target = _Target(config, session, model)
+    rng = random.Random(config.seed)
+    words = await _words_for(target, rng)
+    bodies = [
+        target.body(_prompt(rng, words), config.output_len, config.stream)
+        for _ in range(config.num_requests)
+    ]
+    await _check(target, bodies[0], config.stream)  # the whole path works, before timing
+
+    queue: asyncio.Queue[int | None] = asyncio.Queue()
+    results: list[RequestResult] = [RequestResult() for _ in bodies]
+
+    async def arrive() -> None:
+        gaps = random.Random(config.seed + 1)
+        for index in range(len(bodies)):
+            queue.put_nowait(index)
+            if index + 1 < len(bodies) and not math.isinf(config.request_rate):
+                await asyncio.sleep(gaps.expovariate(config.request_rate))
+        for _ in range(config.concurrency):
+            queue.put_nowait(None)
+
+    async def work() -> None:
+        # A request waits in the queue for a free worker: at most `concurrency` in flight.
+        while (index := await queue.get()) is not None:
+            results[index] = await target.send(bodies[index], config.stream)
+
+    start = time.perf_counter()
+    await asyncio.gather(arrive(), *(work() for _ in range(config.concurrency)))
+    duration = time.perf_counter() - start
+    figures = summarize(results, duration)
+    settings = {
+        "date": time.strftime("%Y%m%d-%H%M%S"),
+        "base_url": config.base_url,
+        "endpoint": config.endpoint,
+        "model": model,
+        "stream": config.stream,
+        "ignore_eos": config.ignore_eos,
+        "num_requests": config.num_requests,
+        "concurrency": config.concurrency,
+        "request_rate": config.request_rate,
+        "input_len": config.input_len,
+        "output_len": config.output_len,
+        "prompt_words": words,
+    }
+    return {**settings, **figures}
+
+
+def run_bench(config: BenchConfig) -> dict[str, Any]:
+    """Run the benchmark; every figure, keyed as in ``--result-json``.
+
+    Raises :class:`InfercoreError` when aiohttp is missing or the server
+    fails the test request; failures during the run are counted instead.
+    """
+    try:
+        import aiohttp
+    except ImportError:
+        raise InfercoreError(
+            "infercore bench serve needs aiohttp: pip install 'infercore[bench]'"
+        ) from None
+
+    async def main() -> dict[str, Any]:
+        connector = aiohttp.TCPConnector(limit=config.concurrency, ttl_dns_cache=300)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=config.timeout)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            return await _run(config, session)
+
+    return asyncio.run(main())
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the request rate must be > 0 (inf: all at once)")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = BenchConfig(
+        base_url=args.base_url,
+        model=args.model,
+        concurrency=args.concurrency,
+        num_requests=args.num_requests,
+        input_len=args.input_len,
+        output_len=args.output_len,
+        request_rate=args.request_rate,
+        endpoint=args.endpoint,
+        stream=args.stream,
+        ignore_eos=args.ignore_eos,
+        api_key=args.api_key,
+        seed=args.seed,
+        timeout=args.timeout,
+    )
+    figures = run_bench(config)
+    print(format_table(figures))
+    if args.result_json is not None:
+        Path(args.result_json).write_text(json.dumps(figures))
+        print(f"figures written to {args.result_json}")
+    return 0 if figures["completed"] else 1
+
+
+def add_bench_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``infercore bench serve``."""
+    bench = commands.add_parser("bench", help="measure a running server (bench serve)")
+    kinds = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    serve = kinds.add_parser(
+        "serve",
+        help="load a running OpenAI-compatible server and report TTFT, TPOT, ITL, throughput",
+        description=_DESCRIPTION,
+    )
+    serve.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:8000")
+    serve.add_argument("--model", help="the served model to ask (default: the first it lists)")
+    serve.add_argument("--api-key", help="the server's API key")
+    serve.add_argument(
+        "--endpoint", choices=["chat", "completions"], default="chat", help="which API to load"
+    )
+    serve.add_argument("--concurrency", type=_positive, default=1, help="most requests in flight")
+    serve.add_argument("--num-requests", type=_positive, default=100, help="requests to send")
+    serve.add_argument("--input-len", type=_positive, default=128, help="prompt tokens, about")
+    serve.add_argument("--output-len", type=_positive, default=128, help="max_tokens per request")
+    serve.add_argument(
+        "--request-rate",
+        type=_rate,
+        default=math.inf,
+        help="mean arrivals per second, Poisson (default inf: all at once)",
+    )
+    serve.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stream the answers (default); --no-stream measures only latency and throughput",
+    )
+    serve.add_argument(
+        "--ignore-eos",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="send vLLM's ignore_eos so each answer has --output-len tokens (default on)",
+    )
+    serve.add_argument("--seed", type=int, default=0, help="seed of the prompts and arrivals")
+    serve.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait on a silent server"
+    )
+    serve.add_argument("--result-json", help="write every figure to this JSON file")
+    serve.set_defaults(func=_serve)

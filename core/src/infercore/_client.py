@@ -1,0 +1,349 @@
+"""``InferClient``: the ``Engine`` API over HTTP, against any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from infercore._engine import ConfigLike, InferResult, RequestLike, _all, _as_config, _as_request
+from infercore._errors import EngineError, ModelNotFoundError
+from infercore._http import SSE_DONE, SSEDecoder, api_root, error_for_status, error_from_event
+from infercore._loop import LoopThread
+from infercore._stats import InferStats
+from infercore._types import ChatCompletionChunk, ChatCompletionResponse, InferRequest, Usage
+from infercore._wire import WireCall, parse_chunk, parse_response, wire_call
+
+__all__ = ["InferClient"]
+
+
+class InferClient:
+    """A served model, with the same ``infer`` / ``infer_async`` API and types as ``Engine``.
+
+    ``InferClient("http://127.0.0.1:8000/v1", api_key="...")`` or
+    ``InferClient(port=8000)``; a base URL without ``/v1`` gets it appended.
+    ``model`` names the served model to ask; by default the first one that
+    ``GET /v1/models`` lists. Chat requests go to ``/v1/chat/completions``;
+    raw prompts (``InferRequest(prompt=...)``) go to ``/v1/completions`` and
+    come back in the chat shapes, as ``Engine`` returns them.
+
+    Sync calls run on a private event-loop thread (so they work inside a
+    running loop, such as Jupyter's); ``infer_async`` runs on the caller's
+    loop. Connections are pooled and kept alive, at most ``max_connections``
+    at once. ``timeout`` bounds each wait for the server (None: no bound).
+
+    Server errors become infercore's typed errors: 400/413/422
+    ``InvalidRequestError`` (with ``param``), 401 ``AuthenticationError``,
+    404 ``ModelNotFoundError``, 429 ``OverCapacityError``, 5xx and
+    unreachable servers ``EngineError``.
+    """
+
+    backend_name = "remote"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        api_key: str | None = None,
+        model: str | None = None,
+        timeout: float | None = 600.0,
+        max_connections: int = 100,
+    ) -> None:
+        self.base_url = api_root(base_url or f"http://{host}:{port}")
+        self._model = model
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        connect = 10.0 if timeout is None else min(timeout, 10.0)
+        self._settings: dict[str, Any] = {
+            "base_url": self.base_url,
+            "headers": headers,
+            # pool=None: a request waits for a free connection as long as it takes,
+            # so a list bigger than the pool queues instead of timing out.
+            "timeout": httpx.Timeout(timeout, connect=connect, pool=None),
+            "limits": httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        }
+        self._http = httpx.Client(**self._settings)
+        self._lock = threading.Lock()
+        self._closed = False
+        # Sync calls: one AsyncClient on a private loop thread, made on first use.
+        self._loop: LoopThread | None = None
+        self._loop_http: httpx.AsyncClient | None = None
+        # infer_async: one AsyncClient per caller loop, since a pooled connection
+        # belongs to the loop that opened it.
+        self._loop_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, httpx.AsyncClient
+        ] = weakref.WeakKeyDictionary()
+
+    # -- public API ---------------------------------------------------------
+
+    @property
+    def models(self) -> list[str]:
+        """The ids of the served models (``GET /v1/models``)."""
+        self._check_open()
+        try:
+            response = self._http.get("/models")
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        return _model_ids(self._checked(response.status_code, response.text, response.headers))
+
+    @property
+    def model(self) -> str:
+        """The model that requests name: the one given, else the first served one."""
+        if self._model is None:
+            self._model = _first(self.models, self.base_url)
+        return self._model
+
+    def infer(
+        self,
+        requests: Sequence[RequestLike],
+        config: ConfigLike = None,
+        *,
+        stats: InferStats | None = None,
+    ) -> InferResult:
+        """Answer every request, sent concurrently; as :meth:`Engine.infer`.
+
+        Returns one response per request, or with ``config.stream`` one
+        iterator of chunks per request; every stream is open (its HTTP status
+        checked, so request errors raise here) before this returns.
+        ``stats`` counts every response, a stream when it ends (from the
+        server's usage chunk, which is requested for it).
+        """
+        if isinstance(requests, (InferRequest, Mapping)):
+            raise TypeError("infer takes a list of requests; use [request] for one")
+        parsed = [_as_request(request) for request in requests]
+        cfg = _as_config(config)
+        self._check_open()
+        if not parsed:
+            return []
+        model = self.model
+        calls = [wire_call(r, cfg, model, want_usage=stats is not None) for r in parsed]
+        loop, http = self._private_loop()
+        if cfg.stream:
+            opened = loop.run(self._open_all(http, calls))
+            return [
+                loop.iterate(self._chunks(response, call, stats))
+                for response, call in zip(opened, calls, strict=True)
+            ]
+        return loop.run(_all([self._complete(http, call, stats) for call in calls]))
+
+    async def infer_async(
+        self,
+        request: RequestLike,
+        config: ConfigLike = None,
+        *,
+        stats: InferStats | None = None,
+    ) -> ChatCompletionResponse | AsyncIterator[ChatCompletionChunk]:
+        """Answer one request: a response, or with ``config.stream`` an async iterator of chunks.
+
+        Errors in the request (the HTTP status) are raised here, before any chunk.
+        """
+        parsed, cfg = _as_request(request), _as_config(config)
+        self._check_open()
+        http = self._caller_http()
+        if self._model is None:
+            self._model = _first(await self._amodels(http), self.base_url)
+        call = wire_call(parsed, cfg, self._model, want_usage=stats is not None)
+        if cfg.stream:
+            return self._chunks(await self._open(http, call), call, stats)
+        return await self._complete(http, call, stats)
+
+    def close(self) -> None:
+        """Close every connection and the private thread. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._http.close()
+        if self._loop is not None and self._loop_http is not None:
+            try:
+                self._loop.run(self._loop_http.aclose())
+            finally:
+                self._loop.stop()
+        for loop, client in list(self._loop_clients.items()):
+            # A closed loop took its connections with it; a running one closes them itself.
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+        self._loop_clients.clear()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, awaiting this loop's connections."""
+        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+        self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- connections --------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EngineError("this client is closed; create a new InferClient")
+
+    def _private_loop(self) -> tuple[LoopThread, httpx.AsyncClient]:
+        with self._lock:
+            if self._loop is None or self._loop_http is None:
+                self._loop = LoopThread("infercore-client")
+                self._loop_http = httpx.AsyncClient(**self._settings)
+            return self._loop, self._loop_http
+
+    def _caller_http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._loop_clients.get(loop)
+        if client is None:
+            client = self._loop_clients[loop] = httpx.AsyncClient(**self._settings)
+        return client
+
+    def _unreachable(self, exc: httpx.HTTPError) -> EngineError:
+        if isinstance(exc, httpx.TimeoutException):
+            return EngineError(f"the server at {self.base_url} did not answer in time: {exc!r}")
+        return EngineError(
+            f"cannot talk to the server at {self.base_url}: {exc!r}; "
+            "is it running (infercore deploy ...) and is the URL right?"
+        )
+
+    def _checked(self, status: int, text: str, headers: httpx.Headers) -> Any:
+        """The JSON of a successful answer; the typed error of a failed one."""
+        if status >= 400:
+            raise error_for_status(
+                status, text, url=self.base_url, retry_after=headers.get("retry-after")
+            )
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise EngineError(f"the server at {self.base_url} did not answer JSON: {exc}") from exc
+
+    async def _amodels(self, http: httpx.AsyncClient) -> list[str]:
+        try:
+            response = await http.get("/models")
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        return _model_ids(self._checked(response.status_code, response.text, response.headers))
+
+    # -- calls --------------------------------------------------------------
+
+    async def _complete(
+        self, http: httpx.AsyncClient, call: WireCall, stats: InferStats | None
+    ) -> ChatCompletionResponse:
+        try:
+            response = await http.post(call.path, json=call.body)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        payload = self._checked(response.status_code, response.text, response.headers)
+        result = parse_response(call, payload)
+        if stats is not None:
+            stats.add(result.usage, len(result.choices))
+        return result
+
+    async def _open(self, http: httpx.AsyncClient, call: WireCall) -> httpx.Response:
+        """Send a streamed call and check its status; the open response."""
+        request = http.build_request("POST", call.path, json=call.body)
+        try:
+            response = await http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code >= 400:
+            try:
+                text = (await response.aread()).decode(errors="replace")
+            finally:
+                await response.aclose()
+            self._checked(response.status_code, text, response.headers)
+        return response
+
+    async def _open_all(
+        self, http: httpx.AsyncClient, calls: list[WireCall]
+    ) -> list[httpx.Response]:
+        opened: list[httpx.Response | None] = [None] * len(calls)
+
+        async def open_one(index: int) -> None:
+            opened[index] = await self._open(http, calls[index])
+
+        try:
+            await _all([open_one(index) for index in range(len(calls))])
+        except BaseException:
+            for response in opened:
+                if response is not None:
+                    await response.aclose()
+            raise
+        return [response for response in opened if response is not None]
+
+    async def _chunks(
+        self, response: httpx.Response, call: WireCall, stats: InferStats | None
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """The chunks of an open stream; closing the iterator closes the connection's stream."""
+        decoder = SSEDecoder()
+        usage: Usage | None = None
+        content_chunks = 0
+        try:
+            async for line in response.aiter_lines():
+                data = decoder.feed(line)
+                if data is None:
+                    continue
+                if data == SSE_DONE:
+                    break
+                try:
+                    payload = json.loads(data)
+                except ValueError as exc:
+                    raise EngineError(f"the server sent an event that is not JSON: {exc}") from exc
+                if isinstance(payload, dict) and "error" in payload:
+                    raise error_from_event(payload, url=self.base_url)
+                chunk = parse_chunk(call, payload)
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                    if not call.user_wants_usage and not chunk.choices:
+                        continue  # asked for only to count stats
+                content_chunks += sum(1 for choice in chunk.choices if choice.delta.content)
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        finally:
+            await response.aclose()
+        if stats is not None:
+            # A server without stream_options support sends no usage: count the
+            # content chunks as tokens (a lower bound) and no prompt tokens.
+            counted = Usage(
+                prompt_tokens=0, completion_tokens=content_chunks, total_tokens=content_chunks
+            )
+            stats.add(usage or counted, call.choices)
+
+
+def _model_ids(payload: Any) -> list[str]:
+    try:
+        return [str(entry["id"]) for entry in payload["data"]]
+    except (KeyError, TypeError) as exc:
+        raise EngineError(f"the server's model list is not in the OpenAI shape: {exc!r}") from exc
+
+
+def _first(models: list[str], url: str) -> str:
+    if not models:
+        raise ModelNotFoundError(f"the server at {url} serves no model")
+    return models[0]

@@ -1,0 +1,63 @@
+"""``create_app``: the OpenAI-compatible FastAPI application over one engine."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from infercore._engine import Engine
+from infercore._server._errors import APIError
+from infercore._server._guard import Guard
+from infercore._server._routes import (
+    ChatRoute,
+    CompletionRoute,
+    HealthRoute,
+    MetricsRoute,
+    ModelsRoute,
+)
+from infercore._server._settings import ServerSettings
+from infercore._server._state import ServerState
+
+__all__ = ["create_app"]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no such route, wrong method) in the OpenAI shape."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+    error = APIError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", code=code)
+    return Response(
+        error.body(), exc.status_code, headers=exc.headers, media_type="application/json"
+    )
+
+
+def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAPI:
+    """The OpenAI-compatible app serving ``engine``, under ``settings``.
+
+    Routes: ``GET /v1/models``, ``GET /v1/models/{model}``,
+    ``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /health``,
+    ``GET /metrics``. It must run on the engine's own event loop (see
+    :func:`infercore._server.serve`): the routes call the engine directly.
+    Raises :class:`InfercoreError` for settings the engine cannot serve.
+    """
+    state = ServerState.create(engine, settings or ServerSettings())
+    # No OpenAPI pages: they would be routes outside the key's guard, and the
+    # wire format is OpenAI's, documented there.
+    app = FastAPI(title="infercore", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.infercore = state
+    app.router.routes.extend(
+        [
+            Route("/v1/chat/completions", ChatRoute(state), methods=["POST"]),
+            Route("/v1/completions", CompletionRoute(state), methods=["POST"]),
+            Route("/v1/models", ModelsRoute(state), methods=["GET"]),
+            Route("/v1/models/{model:path}", ModelsRoute(state), methods=["GET"]),
+            Route("/health", HealthRoute(state), methods=["GET"]),
+            Route("/metrics", MetricsRoute(state), methods=["GET"]),
+        ]
+    )
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(Guard, state=state)
+    return app

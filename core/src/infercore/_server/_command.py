@@ -1,0 +1,171 @@
+"""``infercore deploy``: serve a model over the OpenAI HTTP API.
+
+This module imports neither FastAPI nor uvicorn, so the command exists (and
+says how to install them) where the ``serve`` extra is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import sys
+from typing import Any
+
+from infercore._errors import InfercoreError
+from infercore._server._settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
+
+__all__ = ["add_deploy_command"]
+
+_SIZE = re.compile(r"(\d+)\s*([kmg]i?b?|b)?", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _size(text: str) -> int:
+    """Bytes from ``"8388608"``, ``"512K"``, ``"8M"`` or ``"1GiB"`` (binary units)."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"expected a size such as 8M or 1048576, got {text!r}")
+    unit = (match.group(2) or "").lower()[:1]
+    return int(match.group(1)) * _UNITS[unit]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return value
+
+
+def _adapter(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
+def add_deploy_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Add ``deploy`` to the ``infercore`` command."""
+    # Imported here: _cli imports this module while it is itself being imported.
+    from infercore._cli import add_engine_flags, add_generation_flags
+
+    parser = subparsers.add_parser(
+        "deploy",
+        help="serve a model over the OpenAI HTTP API",
+        description="Serve a model over the OpenAI HTTP API (needs: pip install 'infercore[serve]').",
+    )
+    add_engine_flags(parser)
+    server = parser.add_argument_group("server")
+    server.add_argument(
+        "--served-model-name", help="the name clients send as model (default: --model)"
+    )
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    server.add_argument("--port", type=int, default=8000, help="port to listen on")
+    server.add_argument(
+        "--api-key",
+        default=os.environ.get("INFERCORE_API_KEY"),
+        help="require 'Authorization: Bearer KEY' on every route but /health "
+        "(default: $INFERCORE_API_KEY; none: no key needed)",
+    )
+    server.add_argument(
+        "--adapters",
+        nargs="+",
+        action="extend",
+        type=_adapter,
+        default=[],
+        metavar="NAME=PATH",
+        help="LoRA adapters to serve under their own names (the backend must support LoRA)",
+    )
+    server.add_argument(
+        "--max-concurrency",
+        type=_positive,
+        default=256,
+        help="requests generating at once (default: 256)",
+    )
+    server.add_argument(
+        "--max-queue",
+        type=_count,
+        default=1024,
+        help="requests waiting for a turn beyond those; more get 429 (default: 1024)",
+    )
+    server.add_argument(
+        "--shutdown-grace",
+        type=_seconds,
+        default=30.0,
+        help="on SIGTERM, seconds that requests in flight get to finish (default: 30)",
+    )
+    server.add_argument(
+        "--max-body-size",
+        type=_size,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest request body, such as 8M; larger ones get 413 (default: 8M)",
+    )
+    server.add_argument(
+        "--access-log", action="store_true", help="log every request (costs throughput)"
+    )
+    server.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="server log level (default: info)",
+    )
+    add_generation_flags(parser)
+    parser.set_defaults(func=_deploy)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"error: infercore deploy needs {' and '.join(missing)}: "
+            "pip install 'infercore[serve]'",
+            file=sys.stderr,
+        )
+        return 2
+    from infercore._cli import generation_settings
+    from infercore._engine import Engine
+    from infercore._plugins import get_plugin_manager
+    from infercore._server._run import serve
+
+    names = [name for name, _ in args.adapters]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InfercoreError(f"--adapters names each adapter once; repeated: {duplicates}")
+    settings = ServerSettings(
+        served_model_name=args.served_model_name,
+        api_key=args.api_key or None,
+        host=args.host,
+        port=args.port,
+        max_concurrency=args.max_concurrency,
+        max_queue=args.max_queue,
+        shutdown_grace=args.shutdown_grace,
+        max_body_bytes=args.max_body_size,
+        generation_defaults=generation_settings(args),
+        adapters=dict(args.adapters),
+        access_log=args.access_log,
+        log_level=args.log_level,
+    )
+    # Settings errors come before the model loads, which may take minutes.
+    settings.checked_defaults()
+    entry = get_plugin_manager().registry.choose(args.backend)
+    settings.check_backend(entry.spec.name, entry.spec.capabilities)
+    options: dict[str, Any] = dict(args.options)
+    with Engine(args.model, backend=args.backend, **options) as engine:
+        return serve(engine, settings)

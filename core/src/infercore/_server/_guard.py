@@ -1,0 +1,91 @@
+"""The first stop of every HTTP request: API key, shutdown, in-flight count, status metrics."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infercore._server._errors import APIError
+from infercore._server._http import send_error
+from infercore._server._state import ServerState
+
+__all__ = ["ROUTES", "Guard"]
+
+#: Routes counted under their own name in the metrics; any other path counts as "other".
+ROUTES = frozenset(
+    {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"}
+)
+_OPEN = frozenset({"/health"})  # needs no key
+_WHILE_DRAINING = frozenset({"/health", "/metrics"})  # answered even while shutting down
+
+
+def _route(path: str) -> str:
+    if path in ROUTES:
+        return path
+    return "/v1/models/{model}" if path.startswith("/v1/models/") else "other"
+
+
+class Guard:
+    """ASGI middleware in front of every route.
+
+    - 401 without the right ``Authorization: Bearer KEY`` (every route but
+      ``/health``), the key compared in constant time;
+    - 503 while the server drains for shutdown (but ``/health``, which says
+      so itself, and ``/metrics``);
+    - counts the requests in flight, which the drain waits for, and every
+      response by route and status (``499``: the client left first).
+    """
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self._app = app
+        self._state = state
+        key = state.settings.api_key
+        self._key = key.encode() if key is not None else None
+
+    def _authorized(self, scope: Scope) -> bool:
+        if self._key is None:
+            return True
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                # compare_digest takes as long whatever the token, so timing tells nothing.
+                return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._key)
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)  # lifespan
+            return
+        path: str = scope["path"]
+        route = _route(path)
+        metrics = self._state.metrics
+        lifecycle = self._state.lifecycle
+        error = None
+        if path not in _OPEN and not self._authorized(scope):
+            error = APIError.unauthorized()
+        elif lifecycle.draining and path not in _WHILE_DRAINING:
+            error = APIError.shutting_down()
+        if error is not None:
+            await send_error(send, error)
+            metrics.count_response(route, error.status)
+            return
+
+        status = 499
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        lifecycle.enter()
+        try:
+            await self._app(scope, receive, counting_send)
+        except Exception:
+            if status == 499:
+                status = 500  # the framework's error middleware answers it
+            raise
+        finally:
+            lifecycle.leave()
+            metrics.count_response(route, status)

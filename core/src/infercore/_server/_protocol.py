@@ -1,0 +1,181 @@
+"""The request bodies of ``/v1/chat/completions`` and ``/v1/completions``.
+
+Both extend :class:`infercore.RequestConfig`, so the sampling fields have the
+same names and bounds as the engine's and are validated once, when the body
+is parsed. A field this server cannot honour is refused with a 400 that names
+it, never ignored: OpenAI fields such as ``tools`` or ``response_format`` are
+accepted only with values that ask for nothing; a field OpenAI does not
+define is refused as unrecognized. ``user`` (and the like) are accepted and
+ignored, as the OpenAI API itself does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from infercore._types import ChatMessage, InferRequest, RequestConfig, StreamOptions
+
+__all__ = ["ChatCompletionRequest", "CompletionRequest", "GenerationBody"]
+
+_CONFIG_FIELDS = tuple(RequestConfig.model_fields)
+_USAGE = StreamOptions(include_usage=True)
+
+# OpenAI fields this server cannot honour, each with the values that ask for
+# nothing (and so are accepted).
+_CHAT_NO_OPS: dict[str, tuple[Any, ...]] = {
+    "tools": (None, []),
+    "tool_choice": (None, "none", "auto"),
+    "functions": (None, []),
+    "function_call": (None, "none", "auto"),
+    "response_format": (None, {"type": "text"}),
+    "logit_bias": (None, {}),
+    "modalities": (None, ["text"]),
+    "audio": (None,),
+    "prediction": (None,),
+    "reasoning_effort": (None,),
+    "service_tier": (None, "auto", "default"),
+    "store": (None, False),
+    "metadata": (None, {}),
+    "web_search_options": (None,),
+    "verbosity": (None,),
+}
+_COMPLETION_NO_OPS: dict[str, tuple[Any, ...]] = {
+    "suffix": (None, ""),
+    "echo": (None, False),
+    "logit_bias": (None, {}),
+}
+
+
+def _refusal(body: Any, no_ops: Mapping[str, tuple[Any, ...]]) -> tuple[str, str] | None:
+    for name, allowed in no_ops.items():
+        value = getattr(body, name)
+        if value is not None and value not in allowed:
+            return name, f"this server does not support {name}={value!r}; leave it out"
+    return None
+
+
+def _infer_request(
+    messages: list[ChatMessage] | None = None, prompt: str | None = None
+) -> InferRequest:
+    # Validated already: no second pass. Every field is given, because pydantic
+    # inspects a default factory's signature on each construct that needs it.
+    return InferRequest.model_construct(
+        messages=messages, prompt=prompt, images=[], videos=[], audios=[], tools=None
+    )
+
+
+class GenerationBody(RequestConfig):
+    """What both routes share: the model name, the config fields, their checks."""
+
+    model: str
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    # Accepted and ignored: they ask for nothing that changes the output.
+    user: str | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+
+    def refusal(self) -> tuple[str, str] | None:
+        """The field this server cannot honour and why, or ``None``: a 400."""
+        if self.stream_options is not None and not self.stream:
+            return "stream_options", "stream_options is only allowed when stream is true"
+        if (
+            self.max_completion_tokens is not None
+            and self.max_tokens is not None
+            and self.max_completion_tokens != self.max_tokens
+        ):
+            return (
+                "max_completion_tokens",
+                "max_tokens and max_completion_tokens disagree; give one of them",
+            )
+        return None
+
+    def engine_config(self, defaults: Mapping[str, Any]) -> RequestConfig:
+        """The engine's config: this body's fields, then ``defaults`` for those left out."""
+        values = {name: getattr(self, name) for name in _CONFIG_FIELDS}
+        if self.max_completion_tokens is not None:
+            values["max_tokens"] = self.max_completion_tokens
+        for name, value in defaults.items():
+            if values[name] is None:
+                values[name] = value
+        # Usage is always asked of the engine: the metrics count every
+        # stream's tokens; the routes drop the chunk if the client did not ask.
+        if self.stream:
+            values["stream_options"] = _USAGE
+        return RequestConfig.model_construct(**values)
+
+
+class ChatCompletionRequest(GenerationBody):
+    """The body of ``POST /v1/chat/completions``."""
+
+    messages: list[ChatMessage] = Field(min_length=1)
+    parallel_tool_calls: bool | None = None  # means nothing without tools
+    tools: Any = None
+    tool_choice: Any = None
+    functions: Any = None
+    function_call: Any = None
+    response_format: Any = None
+    logit_bias: Any = None
+    modalities: Any = None
+    audio: Any = None
+    prediction: Any = None
+    reasoning_effort: Any = None
+    service_tier: Any = None
+    store: Any = None
+    metadata: Any = None
+    web_search_options: Any = None
+    verbosity: Any = None
+
+    def refusal(self) -> tuple[str, str] | None:
+        return super().refusal() or _refusal(self, _CHAT_NO_OPS)
+
+    def infer_request(self) -> InferRequest:
+        return _infer_request(messages=self.messages)
+
+
+class CompletionRequest(GenerationBody):
+    """The body of ``POST /v1/completions``: one raw ``prompt``, completed as it is.
+
+    ``logprobs`` is an integer here, as in the OpenAI API: ``logprobs=N``
+    reports each token's log-probability and its ``N`` best alternatives.
+    """
+
+    prompt: str | list[str] | list[int] | list[list[int]]
+    best_of: int | None = Field(default=None, ge=1)
+    suffix: Any = None
+    echo: Any = None
+    logit_bias: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integer_logprobs(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "logprobs" in data:
+            value = data["logprobs"]
+            if "top_logprobs" in data:
+                raise ValueError("on /v1/completions give logprobs=N, not top_logprobs")
+            if value is None:
+                return {key: item for key, item in data.items() if key != "logprobs"}
+            if isinstance(value, int) and not isinstance(value, bool):
+                return {**data, "logprobs": True, "top_logprobs": value}
+        return data
+
+    def refusal(self) -> tuple[str, str] | None:
+        found = super().refusal() or _refusal(self, _COMPLETION_NO_OPS)
+        if found is not None:
+            return found
+        if self.best_of is not None and self.best_of != self.n:
+            return "best_of", "this server does not support best_of other than n; leave it out"
+        if isinstance(self.prompt, list):
+            if not self.prompt or not all(isinstance(item, str) for item in self.prompt):
+                return "prompt", "this server takes the prompt as text, not as token ids"
+            if len(self.prompt) != 1:
+                return "prompt", "one prompt per request; send one request for each prompt"
+        return None
+
+    def infer_request(self) -> InferRequest:
+        prompt = self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+        assert isinstance(prompt, str)  # refusal() turned token ids away
+        return _infer_request(prompt=prompt)
+
