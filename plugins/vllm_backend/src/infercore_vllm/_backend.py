@@ -1,0 +1,141 @@
+"""The vLLM backend: vLLM's async engine, one request per infercore choice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from vllm import AsyncEngineArgs
+from vllm import SamplingParams as VllmSamplingParams
+from vllm.inputs import TokensPrompt
+from vllm.sampling_params import RequestOutputKind
+from vllm.v1.engine.async_llm import AsyncLLM
+
+from infercore import (
+    Backend,
+    BackendOptions,
+    Delta,
+    EngineError,
+    PreparedRequest,
+    SamplingParams,
+    TokenLogprobs,
+)
+from infercore.types import FinishReason
+from infercore_vllm._options import VllmOptions
+
+__all__ = ["VllmBackend"]
+
+#: Options that map one to one onto vLLM's engine arguments when set.
+_ENGINE_ARGS = (
+    "gpu_memory_utilization",
+    "max_model_len",
+    "max_num_seqs",
+    "dtype",
+    "quantization",
+    "enforce_eager",
+    "enable_prefix_caching",
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "data_parallel_size",
+    "distributed_executor_backend",
+    "limit_mm_per_prompt",
+    "enable_lora",
+    "max_loras",
+    "max_lora_rank",
+    "seed",
+    "trust_remote_code",
+)
+
+_FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length"}
+
+
+def engine_args(model: str, options: VllmOptions) -> AsyncEngineArgs:
+    settings: dict[str, Any] = {
+        name: getattr(options, name) for name in _ENGINE_ARGS if getattr(options, name) is not None
+    }
+    return AsyncEngineArgs(model=model, **settings, **options.engine_kwargs)
+
+
+def sampling_params(params: SamplingParams) -> VllmSamplingParams:
+    """vLLM's settings for one sequence; unset fields keep vLLM's defaults."""
+    settings: dict[str, Any] = {
+        name: value
+        for name in (
+            "temperature",
+            "top_p",
+            "min_p",
+            "repetition_penalty",
+            "presence_penalty",
+            "frequency_penalty",
+            "seed",
+        )
+        if (value := getattr(params, name)) is not None
+    }
+    if params.top_k is not None:
+        settings["top_k"] = max(params.top_k, 0)  # vLLM: 0 disables top-k
+    return VllmSamplingParams(
+        n=1,
+        max_tokens=params.max_tokens,
+        ignore_eos=params.ignore_eos,
+        logprobs=params.logprobs,
+        output_kind=RequestOutputKind.DELTA,
+        skip_special_tokens=True,
+        **settings,
+    )
+
+
+class VllmBackend(Backend):
+    Options = VllmOptions
+
+    def __init__(self, model: str, options: BackendOptions) -> None:
+        super().__init__(model, options)
+        assert isinstance(options, VllmOptions)
+        self._engine = AsyncLLM.from_engine_args(engine_args(model, options))
+        self._tokenizer = self._engine.get_tokenizer()
+        self._max_model_len = int(self._engine.model_config.max_model_len)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def max_model_len(self) -> int:
+        return self._max_model_len
+
+    @property
+    def active_requests(self) -> int:
+        return int(self._engine.get_num_unfinished_requests())
+
+    async def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
+        prompt = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
+        outputs = self._engine.generate(prompt, sampling_params(params), request.request_id)
+        # Closing this generator (the caller stopped) makes vLLM abort the request.
+        async for output in outputs:
+            sequence = output.outputs[0]
+            finish = None
+            if sequence.finish_reason is not None:
+                finish = _FINISH.get(sequence.finish_reason)
+                if finish is None:
+                    raise EngineError(f"vLLM ended the request: {sequence.finish_reason}")
+            yield Delta(
+                tuple(sequence.token_ids),
+                sequence.text,
+                _logprobs(sequence.token_ids, sequence.logprobs, params.logprobs),
+                finish,
+            )
+
+    async def aclose(self) -> None:
+        self._engine.shutdown()
+
+
+def _logprobs(
+    token_ids: Any, logprobs: Any, top: int | None
+) -> tuple[TokenLogprobs, ...] | None:
+    if top is None or logprobs is None:
+        return None
+    entries = []
+    for token_id, candidates in zip(token_ids, logprobs, strict=True):
+        ranked = sorted(candidates.items(), key=lambda item: item[1].rank)
+        best = tuple((tid, float(lp.logprob)) for tid, lp in ranked if lp.rank <= top)
+        entries.append(TokenLogprobs(token_id, float(candidates[token_id].logprob), best[:top]))
+    return tuple(entries)

