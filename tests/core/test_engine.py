@@ -838,3 +838,9 @@ def test_infer_one_call_passes_options_to_the_backend() -> None:
         infercore.infer("fake", [ask("hi")], {"max_tokens": 40}, backend="fake", max_model_len=32)
 
     assert caught.value.param == "max_tokens"
+
+
+def test_adapters_on_a_backend_without_lora_are_refused() -> None:
+    with pytest.raises(infercore.InvalidRequestError, match="does not support LoRA") as caught:
+        infercore.Engine("fake", backend="fake", adapters={"a": "/nowhere"})
+    assert caught.value.param == "adapters"

@@ -55,6 +55,7 @@ EXPECTED_TESTING = {
     "FakeOptions",
     "ByteTokenizer",
     "fake_plugin",
+    "make_lora_adapter",
 }
 
 

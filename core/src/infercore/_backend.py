@@ -95,12 +95,15 @@ class PreparedRequest:
     """A request after validation and chat rendering, ready for a backend.
 
     ``prompt_token_ids`` is what the model must see; ``prompt`` is the same
-    prompt as text, for backends that only take text.
+    prompt as text, for backends that only take text. ``adapter`` names a
+    LoRA adapter given to :meth:`Backend.load_adapter`, or is ``None`` for
+    the base model.
     """
 
     request_id: str
     prompt: str
     prompt_token_ids: Sequence[int]
+    adapter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,15 @@ class Backend(abc.ABC):
         aggregation are the core's: the backend stops only at end-of-sequence
         tokens (unless ``params.ignore_eos``) and at ``params.max_tokens``.
         """
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Load the LoRA adapter at ``path`` under ``name``, before any request uses it.
+
+        Only backends whose :class:`Capabilities` declare ``lora`` are asked.
+        Requests naming the adapter must never share a batch with requests
+        that name another adapter or none.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not load LoRA adapters")
 
     async def aclose(self) -> None:  # noqa: B027 - a backend without resources needs nothing
         """Release the model and any worker; the engine calls it once, last."""

@@ -110,14 +110,27 @@ class Engine:
     """A model served by one backend.
 
     ``Engine("smollm2-135m-instruct", backend="pt", max_batch_size=16)`` loads
-    the model; keyword options are the backend's typed options. The backend
+    the model; keyword options are the backend's typed options. ``adapters``
+    maps names to LoRA adapter paths, loaded at once and chosen per request
+    with ``InferRequest.adapter``. The backend
     runs on a private event-loop thread, so :meth:`infer` works from plain
     scripts and from inside a running loop (a notebook) alike.
     """
 
-    def __init__(self, model: str, backend: str = "auto", **options: Any) -> None:
+    def __init__(
+        self,
+        model: str,
+        backend: str = "auto",
+        *,
+        adapters: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> None:
         registry = get_plugin_manager().registry
         entry = registry.choose(backend)
+        if adapters and not entry.spec.capabilities.lora:
+            raise InvalidRequestError(
+                f"backend {entry.spec.name!r} does not support LoRA adapters", param="adapters"
+            )
         try:
             backend_options = entry.spec.options(**options)
         except ValidationError as exc:
@@ -128,9 +141,12 @@ class Engine:
         self.backend_name = entry.spec.name
         self.capabilities = entry.spec.capabilities
         self._token_text: dict[int, str] = {}
+        self.adapters: dict[str, str] = dict(adapters or {})
         self._loop = LoopThread(f"infercore-{entry.spec.name}")
         try:
-            self._backend = self._loop.run(_construct(backend_class, model_path, backend_options))
+            self._backend = self._loop.run(
+                _construct(backend_class, model_path, backend_options, self.adapters)
+            )
         except BaseException:
             self._loop.stop()
             raise
@@ -211,6 +227,7 @@ class Engine:
         self, request: InferRequest, config: RequestConfig, stats: InferStats | None
     ) -> _Job:
         self._check_supported(config)
+        self._check_adapter(request)
         tokenizer = self._backend.tokenizer
         prompt = render_prompt(tokenizer, request)
         # A rendered chat template carries its own special tokens; a raw
@@ -245,11 +262,18 @@ class Engine:
         return _Job(
             id=f"chatcmpl-{request_id}",
             created=int(time.time()),
-            prepared=PreparedRequest(request_id, prompt, tuple(prompt_ids)),
+            prepared=PreparedRequest(request_id, prompt, tuple(prompt_ids), request.adapter),
             samples=samples,
             config=config,
             stats=stats,
         )
+
+    def _check_adapter(self, request: InferRequest) -> None:
+        if request.adapter is not None and request.adapter not in self.adapters:
+            loaded = ", ".join(sorted(self.adapters)) or "none"
+            raise InvalidRequestError(
+                f"unknown adapter {request.adapter!r}; loaded adapters: {loaded}", param="adapter"
+            )
 
     def _check_supported(self, config: RequestConfig) -> None:
         capabilities = self.capabilities
@@ -402,9 +426,18 @@ class Engine:
         return entries
 
 
-async def _construct(backend_class: type[Backend], model: str, options: BackendOptions) -> Backend:
+async def _construct(
+    backend_class: type[Backend], model: str, options: BackendOptions, adapters: dict[str, str]
+) -> Backend:
     # Constructed on the engine's loop: some engines bind to the loop they start on.
-    return backend_class(model, options)
+    backend = backend_class(model, options)
+    try:
+        for name, path in adapters.items():
+            await backend.load_adapter(name, path)
+    except BaseException:
+        await backend.aclose()
+        raise
+    return backend
 
 
 async def _all(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:

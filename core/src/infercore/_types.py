@@ -143,6 +143,8 @@ class InferRequest(_Model):
     videos: list[str] = Field(default_factory=list)
     audios: list[str] = Field(default_factory=list)
     tools: list[dict[str, Any]] | None = None
+    #: A LoRA adapter the engine loaded (``Engine(..., adapters=...)``); None: the base model.
+    adapter: str | None = None
 
     @model_validator(mode="after")
     def _messages_or_prompt(self) -> InferRequest:

@@ -7,5 +7,6 @@ from infercore._byte_tokenizer import ByteTokenizer
 from infercore.testing import _fake as fake_plugin
 from infercore.testing._conformance import BackendConformance
 from infercore.testing._fake import FakeBackend, FakeOptions
+from infercore.testing._models import make_lora_adapter
 
-__all__ = ["BackendConformance", "ByteTokenizer", "FakeBackend", "FakeOptions", "fake_plugin"]
+__all__ = ["BackendConformance", "ByteTokenizer", "FakeBackend", "FakeOptions", "fake_plugin", "make_lora_adapter"]

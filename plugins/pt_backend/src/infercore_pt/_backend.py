@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from infercore import (
     Backend,
     BackendOptions,
     Delta,
+    EngineError,
+    InvalidRequestError,
     IncrementalDetokenizer,
     PreparedRequest,
     SamplingParams,
@@ -83,7 +86,40 @@ class PtBackend(Backend):
         pad_id = self._tokenizer.pad_token_id
         if pad_id is None:
             pad_id = min(eos_ids) if eos_ids else 0
-        self._scheduler = Scheduler(self._model, eos_ids, pad_id, options.max_batch_size)
+        self._adapter: Hashable = None
+        self._scheduler = Scheduler(
+            self._model, eos_ids, pad_id, options.max_batch_size, self._select_adapter
+        )
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        # transformers' own PEFT integration keeps the model object the
+        # scheduler holds, with adapters switched per batch. Its load report
+        # would list every base weight as "missing" (an adapter holds none of
+        # them), which reads as a failure: keep it to real errors.
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            self._model.load_adapter(path, adapter_name=name)
+        except ImportError as exc:
+            raise EngineError(f"LoRA adapters need peft: pip install peft ({exc})") from exc
+        except (OSError, ValueError) as exc:
+            raise InvalidRequestError(
+                f"cannot load LoRA adapter {name!r} from {path}: {exc}", param="adapters"
+            ) from exc
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        self._model.disable_adapters()
+
+    def _select_adapter(self, name: Hashable) -> None:
+        """Ready the model for a batch of requests for adapter ``name`` (None: the base)."""
+        if name == self._adapter:
+            return
+        if name is None:
+            self._model.disable_adapters()
+        else:
+            self._model.set_adapter(name)
+            self._model.enable_adapters()
+        self._adapter = name
 
     @property
     def tokenizer(self) -> Any:
@@ -105,6 +141,7 @@ class PtBackend(Backend):
             row=RowState.create(params, request.prompt_token_ids, self._model.device),
             loop=asyncio.get_running_loop(),
             receive=steps.put_nowait,
+            batch_key=request.adapter,
         )
         self._scheduler.submit(sequence)
         detokenizer = IncrementalDetokenizer(self._tokenizer)

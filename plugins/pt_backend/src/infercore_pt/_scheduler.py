@@ -49,13 +49,21 @@ class Scheduler:
     """Decodes up to ``max_batch_size`` sequences at a time on one thread.
 
     New sequences are prefilled together and join the running batch at the
-    next step; finished and cancelled ones leave it at once.
+    next step; finished and cancelled ones leave it at once. Only sequences
+    with one ``batch_key`` share a batch; ``select(key)`` readies the model
+    for that key (a LoRA adapter) before each forward pass.
     """
 
     def __init__(
-        self, model: Any, eos_ids: frozenset[int], pad_id: int, max_batch_size: int
+        self,
+        model: Any,
+        eos_ids: frozenset[int],
+        pad_id: int,
+        max_batch_size: int,
+        select: Callable[[Hashable], None],
     ) -> None:
         self._model = model
+        self._select = select
         self._eos_ids = eos_ids
         self._pad_id = pad_id
         self._max_batch_size = max_batch_size
@@ -131,6 +139,10 @@ class Scheduler:
                     batch = None
 
     def _iterate(self, batch: Batch | None, joining: list[SequenceState]) -> Batch | None:
+        members = joining or (batch.members if batch is not None else [])
+        if not members:
+            return batch
+        self._select(members[0].batch_key)
         if joining:
             group, logits = Batch.prefill(
                 self._model, joining, [s.prompt_ids for s in joining], self._pad_id

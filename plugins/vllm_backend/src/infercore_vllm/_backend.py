@@ -8,6 +8,7 @@ from typing import Any
 from vllm import AsyncEngineArgs
 from vllm import SamplingParams as VllmSamplingParams
 from vllm.inputs import TokensPrompt
+from vllm.lora.request import LoRARequest
 from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -16,6 +17,7 @@ from infercore import (
     BackendOptions,
     Delta,
     EngineError,
+    InvalidRequestError,
     PreparedRequest,
     SamplingParams,
     TokenLogprobs,
@@ -93,6 +95,26 @@ class VllmBackend(Backend):
         self._engine = AsyncLLM.from_engine_args(engine_args(model, options))
         self._tokenizer = self._engine.get_tokenizer()
         self._max_model_len = int(self._engine.model_config.max_model_len)
+        self._lora_enabled = options.enable_lora
+        self._adapters: dict[str, LoRARequest] = {}
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        if not self._lora_enabled:
+            raise InvalidRequestError(
+                "LoRA is off in this vLLM engine: start it with enable_lora=true "
+                "(-O enable_lora=true) and a max_lora_rank of at least the adapter's rank",
+                param="adapters",
+            )
+        adapter = LoRARequest(
+            lora_name=name, lora_int_id=len(self._adapters) + 1, lora_path=path
+        )
+        try:
+            await self._engine.add_lora(adapter)
+        except Exception as exc:
+            raise InvalidRequestError(
+                f"vLLM cannot load LoRA adapter {name!r} from {path}: {exc}", param="adapters"
+            ) from exc
+        self._adapters[name] = adapter
 
     @property
     def tokenizer(self) -> Any:
@@ -108,7 +130,10 @@ class VllmBackend(Backend):
 
     async def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
         prompt = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
-        outputs = self._engine.generate(prompt, sampling_params(params), request.request_id)
+        adapter = self._adapters[request.adapter] if request.adapter is not None else None
+        outputs = self._engine.generate(
+            prompt, sampling_params(params), request.request_id, lora_request=adapter
+        )
         # Closing this generator (the caller stopped) makes vLLM abort the request.
         async for output in outputs:
             sequence = output.outputs[0]

@@ -1,0 +1,86 @@
+"""LoRA adapters on the pt backend: chosen per request, never mixed in a batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import infercore
+from infercore.testing import make_lora_adapter
+
+MODEL = "smollm2-135m-instruct"
+QUESTION = {"messages": [{"role": "user", "content": "What is the capital of France?"}]}
+GREEDY = {"temperature": 0.0, "max_tokens": 20}
+
+
+@pytest.fixture(scope="module")
+def model_path() -> str:
+    return infercore.get_plugin_manager().registry.resolve_model(MODEL)
+
+
+@pytest.fixture(scope="module")
+def adapter(model_path: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_lora_adapter(model_path, tmp_path_factory.mktemp("lora") / "a")
+
+
+@pytest.fixture(scope="module")
+def engine(adapter: Path) -> Iterator[infercore.Engine]:
+    with infercore.Engine(MODEL, backend="pt", dtype="float32", adapters={"a": str(adapter)}) as e:
+        yield e
+
+
+def _answer(engine: infercore.Engine, request: dict[str, object]) -> str:
+    (response,) = engine.infer([request], GREEDY)
+    assert isinstance(response, infercore.ChatCompletionResponse)
+    return response.choices[0].message.content or ""
+
+
+def _peft_answer(model_path: str, adapter: Path) -> str:
+    """The same greedy answer from peft itself, the reference for what the adapter does."""
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, str(adapter)).eval()
+    prompt = tokenizer.apply_chat_template(
+        QUESTION["messages"], tokenize=False, add_generation_prompt=True
+    )
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        out = model.generate(**ids, max_new_tokens=20, do_sample=False)
+    return str(tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
+
+
+def test_the_adapter_changes_the_answer_as_peft_does(
+    engine: infercore.Engine, model_path: str, adapter: Path
+) -> None:
+    base = _answer(engine, QUESTION)
+    adapted = _answer(engine, {**QUESTION, "adapter": "a"})
+    assert adapted != base
+    assert adapted == _peft_answer(model_path, adapter)
+
+
+def test_base_and_adapter_requests_in_one_call_each_get_their_own(
+    engine: infercore.Engine,
+) -> None:
+    base = _answer(engine, QUESTION)
+    adapted = _answer(engine, {**QUESTION, "adapter": "a"})
+    mixed = engine.infer([QUESTION, {**QUESTION, "adapter": "a"}] * 3, GREEDY)
+    contents = [r.choices[0].message.content for r in mixed]  # type: ignore[union-attr]
+    assert contents == [base, adapted] * 3
+    assert engine.backend.active_requests == 0
+
+
+def test_an_unknown_adapter_is_refused_by_name(engine: infercore.Engine) -> None:
+    with pytest.raises(infercore.InvalidRequestError, match="unknown adapter 'nope'") as caught:
+        engine.infer([{**QUESTION, "adapter": "nope"}], GREEDY)
+    assert caught.value.param == "adapter"
+    assert "a" in str(caught.value)
+
+
+def test_an_adapter_path_that_holds_none_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(infercore.InvalidRequestError, match="cannot load LoRA adapter"):
+        infercore.Engine(MODEL, backend="pt", dtype="float32", adapters={"b": str(tmp_path)})
