@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing, nullcontext
 from typing import Any
 
 from vllm import AsyncEngineArgs
 from vllm import SamplingParams as VllmSamplingParams
 from vllm.inputs import TokensPrompt
 from vllm.lora.request import LoRARequest
+from vllm.platforms import current_platform
 from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -23,6 +25,7 @@ from infercore import (
     TokenLogprobs,
 )
 from infercore.types import FinishReason
+from infercore_vllm._gate import AdapterGate
 from infercore_vllm._options import VllmOptions
 
 __all__ = ["VllmBackend"]
@@ -97,6 +100,12 @@ class VllmBackend(Backend):
         self._max_model_len = int(self._engine.model_config.max_model_len)
         self._lora_enabled = options.enable_lora
         self._adapters: dict[str, LoRARequest] = {}
+        # vLLM's CPU LoRA kernels pick each token's adapter with
+        # `weights[index]`, so a base request (index -1) in a batch with
+        # adapter requests gets the last adapter slot applied. On the CPU,
+        # requests for different adapters (or none) therefore never run
+        # together; on GPUs the kernels mask index -1 and all mix freely.
+        self._gate = AdapterGate() if current_platform.is_cpu() else None
 
     async def load_adapter(self, name: str, path: str) -> None:
         if not self._lora_enabled:
@@ -131,26 +140,35 @@ class VllmBackend(Backend):
     async def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
         prompt = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
         adapter = self._adapters[request.adapter] if request.adapter is not None else None
-        outputs = self._engine.generate(
-            prompt, sampling_params(params), request.request_id, lora_request=adapter
-        )
-        # Closing this generator (the caller stopped) makes vLLM abort the request.
-        async for output in outputs:
-            sequence = output.outputs[0]
-            finish = None
-            if sequence.finish_reason is not None:
-                finish = _FINISH.get(sequence.finish_reason)
-                if finish is None:
-                    raise EngineError(f"vLLM ended the request: {sequence.finish_reason}")
-            yield Delta(
-                tuple(sequence.token_ids),
-                sequence.text,
-                _logprobs(sequence.token_ids, sequence.logprobs, params.logprobs),
-                finish,
+        async with self._gate.hold(request.adapter) if self._gate else nullcontext():
+            outputs = self._engine.generate(
+                prompt, sampling_params(params), request.request_id, lora_request=adapter
             )
+            # Closing vLLM's generator (the caller stopped) makes it abort the request.
+            async with aclosing(outputs):
+                async for output in outputs:
+                    yield _delta(output, params.logprobs)
 
     async def aclose(self) -> None:
         self._engine.shutdown()
+        # Dropped now, its finaliser runs while the interpreter is whole,
+        # rather than at exit where it fails noisily.
+        del self._engine
+
+
+def _delta(output: Any, top_logprobs: int | None) -> Delta:
+    sequence = output.outputs[0]
+    finish = None
+    if sequence.finish_reason is not None:
+        finish = _FINISH.get(sequence.finish_reason)
+        if finish is None:
+            raise EngineError(f"vLLM ended the request: {sequence.finish_reason}")
+    return Delta(
+        tuple(sequence.token_ids),
+        sequence.text,
+        _logprobs(sequence.token_ids, sequence.logprobs, top_logprobs),
+        finish,
+    )
 
 
 def _logprobs(

@@ -1,0 +1,134 @@
+"""vLLM against the pt backend on the same model: prompts, outputs, LoRA adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from vllm_settings import VLLM_OPTIONS
+
+import infercore
+from infercore.testing import make_lora_adapter
+
+MODEL = "smollm2-135m-instruct"
+GREEDY = {"temperature": 0.0, "max_tokens": 32}
+
+PROMPTS = [
+    "What is the capital of France?",
+    "Name three colours.",
+    "Write one sentence about the sea.",
+    "What is 2 + 2?",
+    "Give me a synonym for happy.",
+    "What do bees make?",
+    "Translate 'good morning' into French.",
+    "What is the largest planet in our solar system?",
+    "Name a famous painter.",
+    "How many days are in a week?",
+    "What is the opposite of cold?",
+    "Write a haiku about rain.",
+    "What language is spoken in Brazil?",
+    "What is water made of?",
+    "Suggest a name for a cat.",
+    "What is the boiling point of water in Celsius?",
+    "Who wrote Romeo and Juliet?",
+    "What colour is the sky on a clear day?",
+    "Name a fruit that is yellow.",
+    "What is the square root of 81?",
+]
+
+
+def _chat(content: str, **extra: Any) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": content}], **extra}
+
+
+def _texts(engine: infercore.Engine, requests: list[dict[str, Any]]) -> list[str]:
+    responses = engine.infer(requests, GREEDY)
+    return [r.choices[0].message.content or "" for r in responses]  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = infercore.get_plugin_manager().registry.resolve_model(MODEL)
+    return make_lora_adapter(path, tmp_path_factory.mktemp("lora") / "a")
+
+
+@pytest.fixture(scope="module")
+def vllm_engine(adapter: Path) -> Iterator[infercore.Engine]:
+    options = {**VLLM_OPTIONS, "enable_lora": True, "max_lora_rank": 8}
+    with infercore.Engine(MODEL, backend="vllm", adapters={"a": str(adapter)}, **options) as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def pt_engine(adapter: Path) -> Iterator[infercore.Engine]:
+    with infercore.Engine(MODEL, backend="pt", dtype="float32", adapters={"a": str(adapter)}) as e:
+        yield e
+
+
+def test_both_backends_send_the_same_prompt_tokens(
+    vllm_engine: infercore.Engine, pt_engine: infercore.Engine
+) -> None:
+    conversations = [
+        _chat(PROMPTS[0])["messages"],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi 👋 世界"}],
+        [
+            {"role": "user", "content": "Hello"},
+            {"role": "assistant", "content": "Hi there."},
+            {"role": "user", "content": "How are you?"},
+        ],
+    ]
+    for messages in conversations:
+        ids = []
+        for engine in (vllm_engine, pt_engine):
+            tokenizer = engine.backend.tokenizer
+            prompt = tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            ids.append(tokenizer.encode(prompt, add_special_tokens=False))
+        assert ids[0] == ids[1]
+        usage = [
+            engine.infer([{"messages": messages}], {"max_tokens": 1})[0].usage.prompt_tokens  # type: ignore[union-attr]
+            for engine in (vllm_engine, pt_engine)
+        ]
+        assert usage == [len(ids[0])] * 2
+
+
+def test_greedy_outputs_agree_with_the_pt_backend(
+    vllm_engine: infercore.Engine, pt_engine: infercore.Engine
+) -> None:
+    requests = [_chat(prompt) for prompt in PROMPTS]
+    ours, theirs = _texts(vllm_engine, requests), _texts(pt_engine, requests)
+    agree = sum(a == b for a, b in zip(ours, theirs, strict=True))
+    print(f"vLLM and pt agree on {agree} of {len(PROMPTS)} greedy outputs of 32 tokens")
+    assert agree >= 16
+
+
+def test_an_adapter_changes_the_output_as_on_the_pt_backend(
+    vllm_engine: infercore.Engine, pt_engine: infercore.Engine
+) -> None:
+    question = _chat(PROMPTS[0])
+    base, adapted = _texts(vllm_engine, [question, {**question, "adapter": "a"}])
+    assert adapted != base
+    assert adapted == _texts(pt_engine, [{**question, "adapter": "a"}])[0]
+
+
+def test_an_unknown_adapter_is_refused(vllm_engine: infercore.Engine) -> None:
+    with pytest.raises(infercore.InvalidRequestError, match="unknown adapter 'b'"):
+        vllm_engine.infer([_chat(PROMPTS[0], adapter="b")], GREEDY)
+
+
+def test_a_sampling_setting_vllm_gets_is_honoured(vllm_engine: infercore.Engine) -> None:
+    config = {"temperature": 1.0, "seed": 11, "max_tokens": 24}
+    first = vllm_engine.infer([_chat(PROMPTS[2])], config)[0]
+    again = vllm_engine.infer([_chat(PROMPTS[2])], config)[0]
+    other = vllm_engine.infer([_chat(PROMPTS[2])], {**config, "seed": 12})[0]
+    text = first.choices[0].message.content  # type: ignore[union-attr]
+    assert text == again.choices[0].message.content  # type: ignore[union-attr]
+    assert text != other.choices[0].message.content  # type: ignore[union-attr]
+
+
+def test_lora_needs_enable_lora(adapter: Path) -> None:
+    with pytest.raises(infercore.InvalidRequestError, match="enable_lora"):
+        infercore.Engine(MODEL, backend="vllm", adapters={"a": str(adapter)}, **VLLM_OPTIONS)
