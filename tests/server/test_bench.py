@@ -20,8 +20,6 @@ from serving import COMMAND, deployed, env
 
 from infercore._bench_metrics import RequestResult, percentile, summarize
 
-pytest.importorskip("aiohttp")
-
 MODEL = "bench-echo"
 KEY = "sk-bench"
 OUTPUT_LEN = 20
@@ -29,6 +27,7 @@ OUTPUT_LEN = 20
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
+    pytest.importorskip("aiohttp", reason="bench serve needs the bench extra")
     args = ["--model", MODEL, "--backend", "echo", "--api-key", KEY, "-O", "token_rate=100"]
     with deployed(*args) as url:
         yield url

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -150,6 +151,21 @@ def test_infer_streams_one_iterator_per_request(client: InferClient) -> None:
         assert all(c.usage is None for c in stream_chunks)  # not asked for
 
 
+def test_more_streams_than_pooled_connections_all_complete(base_url: str) -> None:
+    texts: list[str] = []
+
+    def run() -> None:
+        with InferClient(base_url, api_key=KEY, max_connections=2) as client:
+            streams = client.infer([ask(f"s{i}") for i in range(6)], {"stream": True})
+            texts.extend(_text(list(stream)) for stream in streams)  # type: ignore[call-overload]
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "streams beyond the pool never got a connection"
+    assert texts == [f"s{i}" for i in range(6)]
+
+
 def test_a_stream_brings_its_usage_chunk_only_when_asked(client: InferClient) -> None:
     config = {"stream": True, "stream_options": {"include_usage": True}}
     (stream,) = client.infer([ask("four")], config)
@@ -232,6 +248,12 @@ def test_an_unknown_model_is_a_model_not_found_error(base_url: str) -> None:
             client.infer([ask("hi")])
         with pytest.raises(ModelNotFoundError):
             asyncio.run(client.infer_async(ask("hi"), {"stream": True}))
+
+
+def test_a_requests_adapter_is_asked_for_as_a_served_model(client: InferClient) -> None:
+    # A server serves each LoRA adapter under its own name; this one serves none.
+    with pytest.raises(ModelNotFoundError, match="'my-lora'"):
+        client.infer([{**ask("hi"), "adapter": "my-lora"}])
 
 
 def test_a_setting_the_backend_refuses_is_an_invalid_request_naming_it(

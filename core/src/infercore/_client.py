@@ -6,7 +6,8 @@ import asyncio
 import json
 import threading
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from types import TracebackType
 from typing import Any, Self
 
@@ -36,7 +37,9 @@ class InferClient:
     Sync calls run on a private event-loop thread (so they work inside a
     running loop, such as Jupyter's); ``infer_async`` runs on the caller's
     loop. Connections are pooled and kept alive, at most ``max_connections``
-    at once. ``timeout`` bounds each wait for the server (None: no bound).
+    at once (requests beyond wait for one; a stream from ``infer_async``
+    holds its connection until it is read to the end or closed).
+    ``timeout`` bounds each wait for the server (None: no bound).
 
     Server errors become infercore's typed errors: 400/413/422
     ``InvalidRequestError`` (with ``param``), 401 ``AuthenticationError``,
@@ -113,7 +116,8 @@ class InferClient:
 
         Returns one response per request, or with ``config.stream`` one
         iterator of chunks per request; every stream is open (its HTTP status
-        checked, so request errors raise here) before this returns.
+        checked, so request errors raise here) before this returns, and read
+        into its iterator from then on.
         ``stats`` counts every response, a stream when it ends (from the
         server's usage chunk, which is requested for it).
         """
@@ -127,13 +131,23 @@ class InferClient:
         model = self.model
         calls = [wire_call(r, cfg, model, want_usage=stats is not None) for r in parsed]
         loop, http = self._private_loop()
-        if cfg.stream:
-            opened = loop.run(self._open_all(http, calls))
-            return [
-                loop.iterate(self._chunks(response, call, stats))
-                for response, call in zip(opened, calls, strict=True)
-            ]
-        return loop.run(_all([self._complete(http, call, stats) for call in calls]))
+        if not cfg.stream:
+            return loop.run(_all([self._complete(http, call, stats) for call in calls]))
+        # Every stream is read as soon as it opens, so that streams beyond the
+        # connection pool get a connection when earlier ones end; the gates
+        # say when each is open (or failed), so request errors raise here.
+        gates = [Future[None]() for _ in calls]
+        streams = [
+            loop.iterate(self._stream(http, call, stats, gate))
+            for call, gate in zip(calls, gates, strict=True)
+        ]
+        wait(gates, return_when=FIRST_EXCEPTION)
+        failed = next((gate for gate in gates if gate.done() and gate.exception()), None)
+        if failed is not None:
+            for stream in streams:
+                stream.close()  # type: ignore[attr-defined]
+            failed.result()
+        return streams
 
     async def infer_async(
         self,
@@ -279,26 +293,26 @@ class InferClient:
             self._checked(response.status_code, text, response.headers)
         return response
 
-    async def _open_all(
-        self, http: httpx.AsyncClient, calls: list[WireCall]
-    ) -> list[httpx.Response]:
-        opened: list[httpx.Response | None] = [None] * len(calls)
-
-        async def open_one(index: int) -> None:
-            opened[index] = await self._open(http, calls[index])
-
+    async def _stream(
+        self, http: httpx.AsyncClient, call: WireCall, stats: InferStats | None, gate: Future[None]
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """Open a stream, settle ``gate`` with the outcome, then its chunks."""
         try:
-            await _all([open_one(index) for index in range(len(calls))])
-        except BaseException:
-            for response in opened:
-                if response is not None:
-                    await response.aclose()
+            response = await self._open(http, call)
+        except BaseException as exc:
+            gate.set_exception(exc)
             raise
-        return [response for response in opened if response is not None]
+        gate.set_result(None)
+        chunks = self._chunks(response, call, stats)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()
 
     async def _chunks(
         self, response: httpx.Response, call: WireCall, stats: InferStats | None
-    ) -> AsyncIterator[ChatCompletionChunk]:
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
         """The chunks of an open stream; closing the iterator closes the connection's stream."""
         decoder = SSEDecoder()
         usage: Usage | None = None

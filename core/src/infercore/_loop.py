@@ -23,9 +23,18 @@ T = TypeVar("T")
 _END = object()
 
 
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop where it is installed (it comes with the ``serve`` extra), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class LoopThread:
     def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_event_loop()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
 

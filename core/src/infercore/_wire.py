@@ -59,6 +59,8 @@ def wire_call(
 ) -> WireCall:
     """The body for ``request`` under ``config``: only the settings the caller set are sent.
 
+    ``model`` is the served model to ask, unless the request names an adapter.
+
     Unset settings stay out of the body so that the server's own defaults
     (``infercore deploy --temperature ...``) apply, as they would for any
     OpenAI client. ``want_usage`` asks a stream for its usage chunk.
@@ -66,7 +68,8 @@ def wire_call(
     settings = config.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     for name in _MANAGED:
         settings.pop(name, None)
-    body: dict[str, Any] = {"model": model}
+    # A server names each LoRA adapter as a model of its own (``deploy --adapters``).
+    body: dict[str, Any] = {"model": request.adapter or model}
     if request.prompt is not None:
         path, chat = "/completions", False
         body["prompt"] = request.prompt

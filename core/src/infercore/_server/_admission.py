@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 
 from infercore._errors import OverCapacityError
@@ -49,10 +50,8 @@ class Admission:
             if future.done() and not future.cancelled():
                 self.release()  # a slot was handed over just as the waiter gave up: pass it on
             else:
-                try:
+                with contextlib.suppress(ValueError):  # release() may have dropped it already
                     self._waiters.remove(future)
-                except ValueError:
-                    pass  # release() already dropped it
             raise
 
     def release(self) -> None:

@@ -7,6 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infercore._engine import Engine
 from infercore._server._errors import APIError
@@ -21,17 +22,53 @@ from infercore._server._routes import (
 from infercore._server._settings import ServerSettings
 from infercore._server._state import ServerState
 
-__all__ = ["create_app"]
+__all__ = ["OpenAIApp", "create_app"]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own errors (no such route, wrong method) in the OpenAI shape."""
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
-    error = APIError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", code=code)
+    error = APIError(
+        exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", code=code
+    )
     return Response(
         error.body(), exc.status_code, headers=exc.headers, media_type="application/json"
     )
+
+
+class OpenAIApp(FastAPI):
+    """FastAPI, with the generation routes served ahead of its middleware stack.
+
+    Every route is registered as usual (so routing, 405s and added routes
+    work as in any FastAPI app), behind :class:`Guard`. A ``POST`` to a
+    generation route, the server's hot path, goes straight to the guard and
+    its endpoint instead: the framework's layers (error, telemetry and
+    body-limit middleware, exception handlers, the router) would cost more
+    per request than the route itself. Those routes answer every error
+    themselves, so nothing is lost; middleware added to the app does not
+    see them.
+    """
+
+    def __init__(self, state: ServerState) -> None:
+        # No OpenAPI pages: they would be routes outside the key's guard, and
+        # the wire format is OpenAI's, documented there.
+        super().__init__(title="infercore", docs_url=None, redoc_url=None, openapi_url=None)
+        self.state.infercore = state
+        self._direct: dict[str, ASGIApp] = {}
+
+    def add_generation_route(self, path: str, endpoint: ASGIApp) -> None:
+        state: ServerState = self.state.infercore
+        self._direct[path] = Guard(endpoint, state)
+        self.router.routes.append(Route(path, endpoint, methods=["POST"]))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            direct = self._direct.get(scope["path"])
+            if direct is not None:
+                await direct(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAPI:
@@ -44,14 +81,11 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
     Raises :class:`InfercoreError` for settings the engine cannot serve.
     """
     state = ServerState.create(engine, settings or ServerSettings())
-    # No OpenAPI pages: they would be routes outside the key's guard, and the
-    # wire format is OpenAI's, documented there.
-    app = FastAPI(title="infercore", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.infercore = state
+    app = OpenAIApp(state)
+    app.add_generation_route("/v1/chat/completions", ChatRoute(state))
+    app.add_generation_route("/v1/completions", CompletionRoute(state))
     app.router.routes.extend(
         [
-            Route("/v1/chat/completions", ChatRoute(state), methods=["POST"]),
-            Route("/v1/completions", CompletionRoute(state), methods=["POST"]),
             Route("/v1/models", ModelsRoute(state), methods=["GET"]),
             Route("/v1/models/{model:path}", ModelsRoute(state), methods=["GET"]),
             Route("/health", HealthRoute(state), methods=["GET"]),

@@ -7,7 +7,6 @@ says how to install them) where the ``serve`` extra is missing.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import re
 import sys
@@ -69,7 +68,8 @@ def add_deploy_command(
     parser = subparsers.add_parser(
         "deploy",
         help="serve a model over the OpenAI HTTP API",
-        description="Serve a model over the OpenAI HTTP API (needs: pip install 'infercore[serve]').",
+        description="Serve a model over the OpenAI HTTP API "
+        "(needs: pip install 'infercore[serve]').",
     )
     add_engine_flags(parser)
     server = parser.add_argument_group("server")
@@ -91,7 +91,8 @@ def add_deploy_command(
         type=_adapter,
         default=[],
         metavar="NAME=PATH",
-        help="LoRA adapters to serve under their own names (the backend must support LoRA)",
+        help="LoRA adapters to serve under their own names, on the --model "
+        "(the backend must support LoRA)",
     )
     server.add_argument(
         "--max-concurrency",
@@ -131,18 +132,17 @@ def add_deploy_command(
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
-    if missing:
+    try:
+        from infercore._server._run import serve
+    except ImportError as exc:
         print(
-            f"error: infercore deploy needs {' and '.join(missing)}: "
+            f"error: infercore deploy needs FastAPI and uvicorn ({exc}): "
             "pip install 'infercore[serve]'",
             file=sys.stderr,
         )
         return 2
     from infercore._cli import generation_settings
     from infercore._engine import Engine
-    from infercore._plugins import get_plugin_manager
-    from infercore._server._run import serve
 
     names = [name for name, _ in args.adapters]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -158,14 +158,13 @@ def _deploy(args: argparse.Namespace) -> int:
         shutdown_grace=args.shutdown_grace,
         max_body_bytes=args.max_body_size,
         generation_defaults=generation_settings(args),
-        adapters=dict(args.adapters),
         access_log=args.access_log,
         log_level=args.log_level,
     )
-    # Settings errors come before the model loads, which may take minutes.
+    # Settings errors come before the model loads, which may take minutes; the
+    # engine refuses adapters for a backend without LoRA before loading too.
     settings.checked_defaults()
-    entry = get_plugin_manager().registry.choose(args.backend)
-    settings.check_backend(entry.spec.name, entry.spec.capabilities)
     options: dict[str, Any] = dict(args.options)
-    with Engine(args.model, backend=args.backend, **options) as engine:
+    adapters = dict(args.adapters)
+    with Engine(args.model, backend=args.backend, adapters=adapters, **options) as engine:
         return serve(engine, settings)

@@ -7,7 +7,7 @@ the status says what kind of failure it is, the body says what to do.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pydantic import ValidationError
 
@@ -23,6 +23,7 @@ __all__ = ["APIError", "from_engine_error", "from_validation_error"]
 
 #: The most validation problems one message lists; the first names ``param``.
 _MAX_LISTED = 3
+_TYPE_WORDS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
 
 
 class APIError(Exception):
@@ -120,11 +121,25 @@ def from_engine_error(exc: InfercoreError) -> APIError:
     return APIError.internal(f"{type(exc).__name__}: {exc}")
 
 
-def from_validation_error(exc: ValidationError) -> APIError:
-    """400 for a body that is not JSON or names a field this server does not take; else 422."""
+def _location(loc: tuple[int | str, ...], aliases: Mapping[str, str]) -> str:
+    # pydantic names the union member it tried ("str", "list[...]"); a client
+    # knows only its own fields and indexes.
+    parts = [str(part) for part in loc if not (isinstance(part, str) and part in _TYPE_WORDS)]
+    parts = [part for part in parts if "[" not in part]
+    if parts:
+        parts[0] = aliases.get(parts[0], parts[0])
+    return ".".join(parts)
+
+
+def from_validation_error(exc: ValidationError, aliases: Mapping[str, str] = {}) -> APIError:
+    """400 for a body that is not JSON or names a field this server does not take; else 422.
+
+    ``aliases`` renames top-level fields in the message, where the body model
+    holds a client's field under another name.
+    """
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0]
-    param = ".".join(str(part) for part in first["loc"]) or None
+    param = _location(first["loc"], aliases) or None
     if first["type"] == "json_invalid":
         return APIError.bad_request(f"the body is not valid JSON: {first['msg']}")
     if first["type"] == "extra_forbidden" and len(first["loc"]) == 1:
@@ -132,9 +147,9 @@ def from_validation_error(exc: ValidationError) -> APIError:
             f"unrecognized request argument supplied: {param}; this server does not take it",
             param,
         )
-    listed = "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
-        for error in errors[:_MAX_LISTED]
-    )
-    more = f" (and {len(errors) - _MAX_LISTED} more)" if len(errors) > _MAX_LISTED else ""
+    problems: dict[str, None] = {}  # in order, without repeats
+    for error in errors:
+        problems[f"{_location(error['loc'], aliases) or 'body'}: {error['msg']}"] = None
+    listed = "; ".join(list(problems)[:_MAX_LISTED])
+    more = f" (and {len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""
     return APIError(422, f"invalid request: {listed}{more}", param=param, code="invalid_value")

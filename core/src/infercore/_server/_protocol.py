@@ -11,8 +11,9 @@ ignored, as the OpenAI API itself does.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -53,22 +54,16 @@ def _refusal(body: Any, no_ops: Mapping[str, tuple[Any, ...]]) -> tuple[str, str
     for name, allowed in no_ops.items():
         value = getattr(body, name)
         if value is not None and value not in allowed:
-            return name, f"this server does not support {name}={value!r}; leave it out"
+            shown = reprlib.repr(value)
+            return name, f"this server does not support {name}={shown}; leave it out"
     return None
-
-
-def _infer_request(
-    messages: list[ChatMessage] | None = None, prompt: str | None = None
-) -> InferRequest:
-    # Validated already: no second pass. Every field is given, because pydantic
-    # inspects a default factory's signature on each construct that needs it.
-    return InferRequest.model_construct(
-        messages=messages, prompt=prompt, images=[], videos=[], audios=[], tools=None
-    )
 
 
 class GenerationBody(RequestConfig):
     """What both routes share: the model name, the config fields, their checks."""
+
+    #: Fields held under another name than the client's, for error messages.
+    error_aliases: ClassVar[Mapping[str, str]] = {}
 
     model: str
     max_completion_tokens: int | None = Field(default=None, ge=1)
@@ -91,6 +86,10 @@ class GenerationBody(RequestConfig):
                 "max_tokens and max_completion_tokens disagree; give one of them",
             )
         return None
+
+    def infer_request(self, adapter: str | None) -> InferRequest:
+        """The engine's request for this body, on LoRA ``adapter`` (``None``: the base model)."""
+        raise NotImplementedError
 
     def engine_config(self, defaults: Mapping[str, Any]) -> RequestConfig:
         """The engine's config: this body's fields, then ``defaults`` for those left out."""
@@ -131,8 +130,9 @@ class ChatCompletionRequest(GenerationBody):
     def refusal(self) -> tuple[str, str] | None:
         return super().refusal() or _refusal(self, _CHAT_NO_OPS)
 
-    def infer_request(self) -> InferRequest:
-        return _infer_request(messages=self.messages)
+    def infer_request(self, adapter: str | None) -> InferRequest:
+        # The messages are validated already; pydantic takes them as they are.
+        return InferRequest(messages=self.messages, adapter=adapter)
 
 
 class CompletionRequest(GenerationBody):
@@ -141,6 +141,8 @@ class CompletionRequest(GenerationBody):
     ``logprobs`` is an integer here, as in the OpenAI API: ``logprobs=N``
     reports each token's log-probability and its ``N`` best alternatives.
     """
+
+    error_aliases: ClassVar[Mapping[str, str]] = {"top_logprobs": "logprobs"}
 
     prompt: str | list[str] | list[int] | list[list[int]]
     best_of: int | None = Field(default=None, ge=1)
@@ -174,8 +176,7 @@ class CompletionRequest(GenerationBody):
                 return "prompt", "one prompt per request; send one request for each prompt"
         return None
 
-    def infer_request(self) -> InferRequest:
+    def infer_request(self, adapter: str | None) -> InferRequest:
         prompt = self.prompt if isinstance(self.prompt, str) else self.prompt[0]
         assert isinstance(prompt, str)  # refusal() turned token ids away
-        return _infer_request(prompt=prompt)
-
+        return InferRequest(prompt=prompt, adapter=adapter)

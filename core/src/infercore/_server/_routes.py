@@ -32,9 +32,14 @@ from infercore._server._http import (
     send_error,
 )
 from infercore._server._metrics import CONTENT_TYPE
+from infercore._server._models import ServedModel
 from infercore._server._protocol import ChatCompletionRequest, CompletionRequest, GenerationBody
 from infercore._server._state import ServerState
-from infercore._types import ChatCompletionChunk, ChatCompletionResponse, InferRequest, RequestConfig
+from infercore._types import (
+    ChatCompletionChunk,
+    ChatCompletionResponse,
+    RequestConfig,
+)
 
 __all__ = ["ChatRoute", "CompletionRoute", "HealthRoute", "MetricsRoute", "ModelsRoute"]
 
@@ -59,17 +64,13 @@ class _GenerationRoute(ABC):
     """``POST`` a body, get a response or, with ``stream``, server-sent events."""
 
     body_model: ClassVar[type[GenerationBody]]
+    #: The route's own max_tokens, where neither the client nor the server chose one.
+    default_max_tokens: ClassVar[int | None] = None
 
     def __init__(self, state: ServerState) -> None:
         self._state = state
 
     # -- what differs between chat and completions ----------------------------
-
-    @abstractmethod
-    def _infer_request(self, body: GenerationBody) -> InferRequest: ...
-
-    def _complete_config(self, config: RequestConfig) -> None:
-        """Fill in a route's own defaults, after the server's."""
 
     @abstractmethod
     def _response(self, response: ChatCompletionResponse, model: str) -> bytes: ...
@@ -83,7 +84,7 @@ class _GenerationRoute(ABC):
         started = time.perf_counter()
         try:
             body = self._parse(await read_body(scope, receive, self._max_body))
-            model = self._state.models.get(body.model).id
+            served = self._state.models.get(body.model)
         except ClientGone:
             return
         except APIError as error:
@@ -92,9 +93,9 @@ class _GenerationRoute(ABC):
         watch = DisconnectWatch(receive)
         try:
             if body.stream:
-                await self._stream(body, model, send, started)
+                await self._stream(body, served, send, started)
             else:
-                payload = await self._answer(body, model, started)
+                payload = await self._answer(body, served, started)
         except asyncio.CancelledError:
             if watch.absorb():
                 return  # the client left; its generation is cancelled, nobody to answer
@@ -115,7 +116,7 @@ class _GenerationRoute(ABC):
         try:
             body = self.body_model.model_validate_json(raw)
         except ValidationError as exc:
-            raise from_validation_error(exc) from None
+            raise from_validation_error(exc, self.body_model.error_aliases) from None
         refusal = body.refusal()
         if refusal is not None:
             param, message = refusal
@@ -124,14 +125,16 @@ class _GenerationRoute(ABC):
 
     def _config(self, body: GenerationBody) -> RequestConfig:
         config = body.engine_config(self._state.defaults)
-        self._complete_config(config)
+        if config.max_tokens is None:
+            config.max_tokens = self.default_max_tokens
         return config
 
     async def _start(
-        self, body: GenerationBody, config: RequestConfig
+        self, body: GenerationBody, served: ServedModel
     ) -> ChatCompletionResponse | AsyncIterator[ChatCompletionChunk]:
         """The engine's answer, or its stream; request errors are raised here, before any chunk."""
-        request = self._infer_request(body)
+        request = body.infer_request(served.adapter)
+        config = self._config(body)
         engine = self._state.engine
         try:
             return await engine.infer_async(request, config)
@@ -143,26 +146,28 @@ class _GenerationRoute(ABC):
                 raise
             return await engine.infer_async(request, config.model_copy(update={"max_tokens": None}))
 
-    async def _answer(self, body: GenerationBody, model: str, started: float) -> bytes:
+    async def _answer(self, body: GenerationBody, served: ServedModel, started: float) -> bytes:
         state = self._state
         await state.admission.acquire()
         try:
-            response = await self._start(body, self._config(body))
+            response = await self._start(body, served)
         finally:
             state.admission.release()
         assert isinstance(response, ChatCompletionResponse)
         state.metrics.count_usage(response.usage)
         state.metrics.e2e.observe(time.perf_counter() - started)
-        return self._response(response, model)
+        return self._response(response, served.id)
 
-    async def _stream(self, body: GenerationBody, model: str, send: Send, started: float) -> None:
+    async def _stream(
+        self, body: GenerationBody, served: ServedModel, send: Send, started: float
+    ) -> None:
         state = self._state
         await state.admission.acquire()
         try:
-            stream = await self._start(body, self._config(body))
+            stream = await self._start(body, served)
             assert not isinstance(stream, ChatCompletionResponse)
             try:
-                await self._send_events(stream, body, model, EventStream(send), started)
+                await self._send_events(stream, body, served.id, EventStream(send), started)
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]
         finally:
@@ -206,10 +211,6 @@ class ChatRoute(_GenerationRoute):
 
     body_model = ChatCompletionRequest
 
-    def _infer_request(self, body: GenerationBody) -> InferRequest:
-        assert isinstance(body, ChatCompletionRequest)
-        return body.infer_request()
-
     def _response(self, response: ChatCompletionResponse, model: str) -> bytes:
         response.model = model
         return to_json(response)
@@ -226,16 +227,7 @@ class CompletionRoute(_GenerationRoute):
     """``POST /v1/completions``: a raw prompt, answered in the ``text_completion`` shape."""
 
     body_model = CompletionRequest
-    #: The OpenAI completions API's default, where neither client nor server chose one.
-    default_max_tokens = 16
-
-    def _infer_request(self, body: GenerationBody) -> InferRequest:
-        assert isinstance(body, CompletionRequest)
-        return body.infer_request()
-
-    def _complete_config(self, config: RequestConfig) -> None:
-        if config.max_tokens is None:
-            config.max_tokens = self.default_max_tokens
+    default_max_tokens = 16  # the OpenAI completions API's
 
     def _response(self, response: ChatCompletionResponse, model: str) -> bytes:
         return to_json(completion_from_chat(response, model))

@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from infercore._backend import Capabilities
 from infercore._errors import InfercoreError
 from infercore._types import RequestConfig
 
@@ -26,8 +25,8 @@ class ServerSettings:
     ``/health``. ``max_concurrency`` requests generate at once and up to
     ``max_queue`` more wait for a turn; past both a request gets 429.
     ``generation_defaults`` (``RequestConfig`` fields) fill in what a request
-    leaves out. ``adapters`` maps served names to LoRA adapter paths; only a
-    backend that declares ``Capabilities.lora`` accepts them.
+    leaves out. LoRA adapters are the engine's (``Engine(..., adapters=...)``):
+    the server answers to each under its own name.
     """
 
     served_model_name: str | None = None
@@ -40,7 +39,6 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     retry_after: int = 1
     generation_defaults: Mapping[str, Any] = field(default_factory=dict)
-    adapters: Mapping[str, str] = field(default_factory=dict)
     access_log: bool = False
     log_level: str = "info"
 
@@ -65,17 +63,3 @@ class ServerSettings:
             )
             raise InfercoreError(f"invalid generation defaults: {problems}") from exc
         return config.model_dump(include=set(self.generation_defaults))
-
-    def check_backend(self, backend: str, capabilities: Capabilities) -> None:
-        """Refuse settings that ``backend`` cannot serve: LoRA adapters, for now."""
-        if not self.adapters:
-            return
-        if not capabilities.lora:
-            raise InfercoreError(
-                f"backend {backend!r} does not support LoRA adapters, so --adapters cannot be "
-                "served with it; leave --adapters out or choose a backend that supports them"
-            )
-        raise InfercoreError(
-            "this version of infercore cannot route requests to LoRA adapters yet; "
-            "leave --adapters out"
-        )

@@ -29,13 +29,12 @@ class ServerState:
     @classmethod
     def create(cls, engine: Engine, settings: ServerSettings) -> ServerState:
         """The shared state; :class:`InfercoreError` for settings the engine cannot serve."""
-        settings.check_backend(engine.backend_name, engine.capabilities)
         admission = Admission(settings.max_concurrency, settings.max_queue)
         name = settings.served_model_name or engine.model
         return cls(
             engine=engine,
             settings=settings,
-            models=ModelTable.for_base(name, engine.model, engine.backend.max_model_len),
+            models=ModelTable.for_engine(name, engine),
             admission=admission,
             lifecycle=Lifecycle(),
             metrics=ServerMetrics(
