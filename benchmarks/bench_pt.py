@@ -30,7 +30,7 @@ TOPICS = [
 
 def requests(count: int) -> list[dict[str, object]]:
     return [
-        {"messages": [{"role": "user", "content": f"Write a short story about {TOPICS[i % 32]}."}]}
+        {"messages": [{"role": "user", "content": f"Write story {i + 1}, about {TOPICS[i % 32]}."}]}
         for i in range(count)
     ]
 

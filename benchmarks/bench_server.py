@@ -63,17 +63,20 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def deployed(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``infercore deploy ARGS`` on a free loopback port until the block ends."""
+def deployed(
+    *args: str, env: dict[str, str] | None = None, command: list[str] | None = None
+) -> Iterator[str]:
+    """``infercore deploy ARGS`` (or another server's ``command``) on a free loopback port."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile("w+") as log:
-        argv = [*COMMAND, "deploy", "--host", "127.0.0.1", "--port", str(port), *args]
+        server = command or [*COMMAND, "deploy"]
+        argv = [*server, "--host", "127.0.0.1", "--port", str(port), *args]
         process = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, env={**_env(), **(env or {})}
         )
         try:
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 600
             while not _healthy(url):
                 if process.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)
