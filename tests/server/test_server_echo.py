@@ -10,6 +10,7 @@ official ``openai`` client, ``httpx`` and raw sockets.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import signal
 import socket
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -548,11 +550,81 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_exits_0() -
         assert "draining" in log.read()
 
 
+def test_past_the_grace_requests_still_running_get_503_and_the_process_exits_0() -> None:
+    port = free_port()
+    root = f"http://127.0.0.1:{port}"
+    argv = [*COMMAND, "deploy", "--model", MODEL, "--backend", "echo", "--port", str(port),
+            "--shutdown-grace", "0.5", "-O", "token_rate=20"]  # fmt: skip
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env()
+    )
+    try:
+        wait_for(lambda: _healthy(root), timeout=60)
+        with httpx.Client(base_url=root, timeout=30) as http:
+            long = chat("w", max_tokens=200, ignore_eos=True)  # 10 s at 20 tokens/s
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                answers = [
+                    pool.submit(http.post, "/v1/chat/completions", json=long),
+                    pool.submit(http.post, "/v1/chat/completions", json={**long, "stream": True}),
+                ]
+                wait_for(lambda: metric(http, "infercore_requests_running") == 2, timeout=5)
+                process.send_signal(signal.SIGTERM)
+                plain, streamed = (answer.result() for answer in answers)
+        assert "grace ran out" in assert_error(plain, 503)
+        events = streamed.text.split("\n\n")
+        assert events[-2:] == ["data: [DONE]", ""]
+        assert json.loads(events[-3].removeprefix("data: "))["error"]["code"] == "shutting_down"
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def _healthy(root: str) -> bool:
     try:
         return httpx.get(f"{root}/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+# -- a backend error fails its own request only ---------------------------------------
+
+
+def test_a_backend_error_fails_that_request_alone() -> None:
+    port = free_port()
+    root = f"http://127.0.0.1:{port}"
+    # The failing test backend is registered in the server's own process, then deploy runs.
+    code = (
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); import failing_backend, infercore; "
+        "infercore.get_plugin_manager().register(failing_backend, 'failing'); "
+        "from infercore._cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    argv = [sys.executable, "-c", code, str(Path(__file__).parent), "deploy",
+            "--model", MODEL, "--backend", "failing", "--port", str(port)]  # fmt: skip
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+    try:
+        wait_for(lambda: _healthy(root) or process.poll() is not None, timeout=60)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        with httpx.Client(base_url=root, timeout=30) as http:
+            failed = http.post("/v1/chat/completions", json=chat("FAIL"))
+            assert "broke on purpose" in assert_error(failed, 500)
+            assert failed.json()["error"]["type"] == "server_error"
+            assert_still_serving(http)
+            # Mid-stream the status line is out already: the error is the last event.
+            streamed = http.post("/v1/chat/completions", json=chat("FAIL-LATER", stream=True))
+            assert streamed.status_code == 200
+            events = streamed.text.split("\n\n")
+            assert events[-2:] == ["data: [DONE]", ""]
+            error = json.loads(events[-3].removeprefix("data: "))["error"]
+            assert error["code"] == "engine_error"
+            assert "mid-stream" in error["message"]
+            assert_still_serving(http)
+            assert metric(http, "infercore_backend_active_requests") == 0
+            assert metric(http, "infercore_requests_running") == 0
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
 
 
 # -- the command's own refusals ------------------------------------------------------

@@ -95,13 +95,13 @@ class APIError(Exception):
         )
 
     @classmethod
-    def shutting_down(cls) -> APIError:
-        return cls(
-            503,
-            "the server is shutting down and takes no new requests",
-            type="server_error",
-            code="shutting_down",
+    def shutting_down(cls, *, finished: bool = True) -> APIError:
+        message = (
+            "the server is shutting down and takes no new requests"
+            if finished
+            else "the server shut down before this request finished (its shutdown grace ran out)"
         )
+        return cls(503, message, type="server_error", code="shutting_down")
 
     @classmethod
     def internal(cls, message: str) -> APIError:

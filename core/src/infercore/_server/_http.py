@@ -84,8 +84,10 @@ class EventStream:
 
     def __init__(self, send: Send) -> None:
         self._send = send
+        self.started = False
 
     async def start(self) -> None:
+        self.started = True
         await self._send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
 
     async def event(self, data: bytes) -> None:
@@ -95,6 +97,15 @@ class EventStream:
 
     async def done(self) -> None:
         await self._send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+    async def fail(self, error: APIError) -> None:
+        """End with ``error``: as the response if none began, else as a last event."""
+        if not self.started:
+            await send_error(self._send, error)
+            return
+        # The status line is sent already: the error travels as an event, as OpenAI's does.
+        await self.event(error.body())
+        await self.done()
 
 
 class DisconnectWatch:

@@ -170,7 +170,9 @@ class CompletionRequest(GenerationBody):
         if self.best_of is not None and self.best_of != self.n:
             return "best_of", "this server does not support best_of other than n; leave it out"
         if isinstance(self.prompt, list):
-            if not self.prompt or not all(isinstance(item, str) for item in self.prompt):
+            if not self.prompt:
+                return "prompt", "the prompt list is empty; give one prompt"
+            if not all(isinstance(item, str) for item in self.prompt):
                 return "prompt", "this server takes the prompt as text, not as token ids"
             if len(self.prompt) != 1:
                 return "prompt", "one prompt per request; send one request for each prompt"

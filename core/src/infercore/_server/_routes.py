@@ -90,19 +90,29 @@ class _GenerationRoute(ABC):
         except APIError as error:
             await send_error(send, error)
             return
+        # The response: an event stream, or (for a JSON answer) the same errors.
+        events = EventStream(send)
         watch = DisconnectWatch(receive)
         try:
             if body.stream:
-                await self._stream(body, served, send, started)
+                await self._stream(body, served, events, started)
             else:
                 payload = await self._answer(body, served, started)
         except asyncio.CancelledError:
             if watch.absorb():
                 return  # the client left; its generation is cancelled, nobody to answer
-            raise
+            if not self._state.lifecycle.draining:
+                raise
+            # The shutdown grace ran out and the server cancels what is left: say so
+            # rather than drop the connection (the task ends here either way).
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()
+            await events.fail(APIError.shutting_down(finished=False))
+            return
         except Exception as exc:
             watch.disarm()
-            await send_error(send, _as_api_error(exc))
+            await events.fail(_as_api_error(exc))
             return
         watch.disarm()
         if not body.stream:
@@ -159,7 +169,7 @@ class _GenerationRoute(ABC):
         return self._response(response, served.id)
 
     async def _stream(
-        self, body: GenerationBody, served: ServedModel, send: Send, started: float
+        self, body: GenerationBody, served: ServedModel, events: EventStream, started: float
     ) -> None:
         state = self._state
         await state.admission.acquire()
@@ -167,9 +177,12 @@ class _GenerationRoute(ABC):
             stream = await self._start(body, served)
             assert not isinstance(stream, ChatCompletionResponse)
             try:
-                await self._send_events(stream, body, served.id, EventStream(send), started)
+                await self._send_events(stream, body, served.id, events, started)
             finally:
-                await stream.aclose()  # type: ignore[attr-defined]
+                # Ended early (an error, a client gone): the generation stops now, not at GC.
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
         finally:
             state.admission.release()
 
@@ -199,10 +212,9 @@ class _GenerationRoute(ABC):
                 if data is not None:
                     await events.event(data)
         except Exception as exc:
-            # The status line is sent already: the error travels as an event, as OpenAI's does.
-            await events.event(_as_api_error(exc).body())
-        else:
-            metrics.e2e.observe(time.perf_counter() - started)
+            await events.fail(_as_api_error(exc))
+            return
+        metrics.e2e.observe(time.perf_counter() - started)
         await events.done()
 
 
