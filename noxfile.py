@@ -107,12 +107,13 @@ def bench(session: nox.Session) -> None:
 def bench_server(session: nox.Session) -> None:
     """The server's own cost on the echo backend, and batching through it on SmolLM2."""
     install_pt(session)
-    session.install("./core[serve,bench]")  # the server, and aiohttp for bench serve
+    # The server, aiohttp for bench serve, pytest for infercore.testing's server helper.
+    session.install("./core[serve,bench]", "pytest")
     session.run("python", "benchmarks/bench_server.py", *session.posargs)
 
 
 @nox.session(name="bench-vllm")
 def bench_vllm(session: nox.Session) -> None:
     """infercore's vLLM backend against vLLM itself, offline and served."""
-    install_vllm(session)
+    install_vllm(session, "pytest")
     session.run("python", "benchmarks/bench_vllm.py", *session.posargs)

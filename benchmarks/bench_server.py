@@ -19,84 +19,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import infercore
+from infercore.testing import INFERCORE_COMMAND, deployed, server_env
 
-_SCRIPT = shutil.which("infercore", path=str(Path(sys.executable).parent))
-COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "infercore._cli"]
 CONCURRENCY = 32
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
-    env.pop("INFERCORE_PLUGINS", None)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def deployed(
-    *args: str, env: dict[str, str] | None = None, command: list[str] | None = None
-) -> Iterator[str]:
-    """``infercore deploy ARGS`` (or another server's ``command``) on a free loopback port."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as log:
-        server = command or [*COMMAND, "deploy"]
-        argv = [*server, "--host", "127.0.0.1", "--port", str(port), *args]
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env={**_env(), **(env or {})}
-        )
-        try:
-            deadline = time.monotonic() + 600
-            while not _healthy(url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise SystemExit(f"the server did not come up:\n{log.read()[-4000:]}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def bench(url: str, *args: str) -> dict[str, Any]:
     """``infercore bench serve`` against ``url``; its figures."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "result.json"
-        argv = [*COMMAND, "bench", "serve", "--base-url", url, *args, "--result-json", str(path)]
-        result = subprocess.run(argv, capture_output=True, text=True, env=_env(), check=False)
+        argv = [*INFERCORE_COMMAND, "bench", "serve", "--base-url", url, *args, "--result-json", str(path)]
+        result = subprocess.run(argv, capture_output=True, text=True, env=server_env(), check=False)
         if result.returncode != 0:
             raise SystemExit(f"bench serve failed:\n{result.stdout}\n{result.stderr}")
         figures: dict[str, Any] = json.loads(path.read_text())

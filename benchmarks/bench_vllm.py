@@ -20,9 +20,11 @@ import sys
 import time
 from typing import Any
 
-import infercore
 from bench_pt import requests as chat_requests
-from bench_server import bench, deployed
+from bench_server import bench
+
+import infercore
+from infercore.testing import deployed
 
 MODEL = "smollm2-135m-instruct"
 #: vLLM on this CPU: no compilation, float32, a modest share of host memory.
@@ -97,13 +99,14 @@ def served(count: int, output_len: int) -> None:
         "--input-len", "32", "--output-len", str(output_len),
     ]  # fmt: skip
     options = [item for name, value in ENGINE.items() for item in ("-O", f"{name}={value}")]
-    with deployed("--model", MODEL, "--backend", "vllm", *options) as url:
+    with deployed("--model", MODEL, "--backend", "vllm", *options, start_timeout=600) as url:
         bench(url, "--model", MODEL, "--concurrency", "2", "--num-requests", "2")
         mine = bench(url, "--model", MODEL, *shape)
     vllm_server = [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
     with deployed(
-        "--model", path, "--served-model-name", MODEL, *_vllm_flags(), command=vllm_server
-    ) as url:
+        "--model", path, "--served-model-name", MODEL, *_vllm_flags(),
+        command=vllm_server, start_timeout=600,
+    ) as url:  # fmt: skip
         bench(url, "--model", MODEL, "--concurrency", "2", "--num-requests", "2")
         theirs = bench(url, "--model", MODEL, *shape)
     print(f"== served, infercore bench serve, concurrency 16, {count} requests x {output_len}")

@@ -56,6 +56,10 @@ EXPECTED_TESTING = {
     "ByteTokenizer",
     "fake_plugin",
     "make_lora_adapter",
+    "INFERCORE_COMMAND",
+    "deployed",
+    "free_port",
+    "server_env",
 }
 
 

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from serving import COMMAND, deployed, env, free_port
 
 import infercore
 from infercore import (
@@ -28,6 +27,7 @@ from infercore import (
     InvalidRequestError,
     ModelNotFoundError,
 )
+from infercore.testing import INFERCORE_COMMAND, deployed, free_port, server_env
 
 MODEL = "tiny-echo"
 KEY = "sk-test-key"
@@ -322,7 +322,7 @@ async def test_stats_count_async_responses(client: InferClient) -> None:
 
 def _infer(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, "infer", *args], capture_output=True, text=True, timeout=60, env=env()
+        [*INFERCORE_COMMAND, "infer", *args], capture_output=True, text=True, timeout=60, env=server_env()
     )
 
 

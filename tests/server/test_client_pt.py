@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from serving import deployed
 
 from infercore import ChatCompletionChunk, ChatCompletionResponse, InferClient
+from infercore.testing import deployed
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -23,14 +23,12 @@ GREEDY = {"temperature": 0.0, "max_tokens": 8}
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[InferClient]:
-    with pytest.MonkeyPatch.context() as patch:
-        # One torch thread: on a small shared machine, spinning workers fight over the cores.
-        patch.setenv("OMP_NUM_THREADS", "1")
-        with (
-            deployed("--model", MODEL, "--backend", "pt", "-O", "dtype=float32") as url,
-            InferClient(url) as client,
-        ):
-            yield client
+    # One torch thread: the server shares two cores with this client.
+    server = deployed(
+        "--model", MODEL, "--backend", "pt", "-O", "dtype=float32", env={"OMP_NUM_THREADS": "1"}
+    )
+    with server as url, InferClient(url) as client:
+        yield client
 
 
 def test_a_chat_through_the_client_answers_the_question(client: InferClient) -> None:

@@ -14,7 +14,8 @@ import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletion
-from serving import deployed
+
+from infercore.testing import deployed
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -29,12 +30,10 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 def url() -> Iterator[str]:
     flags = ["--model", MODEL, "--backend", "pt", "-O", "dtype=float32",
              "--served-model-name", SERVED, "--api-key", KEY, "--max-tokens", "16"]  # fmt: skip
-    with pytest.MonkeyPatch.context() as patch:
-        # One torch thread: on a small machine shared with other test runs, torch's
-        # spinning worker threads fight over the cores and run several times slower.
-        patch.setenv("OMP_NUM_THREADS", "1")
-        with deployed(*flags) as root:
-            yield root
+    # One torch thread: the server shares two cores with this client, and torch's
+    # spinning worker threads on oversubscribed cores run several times slower.
+    with deployed(*flags, env={"OMP_NUM_THREADS": "1"}) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -235,28 +234,26 @@ def test_raw_sse_lines_end_with_done_and_carry_usage_when_asked(url: str) -> Non
 def test_a_lora_adapter_is_served_under_its_own_name(tmp_path: Path) -> None:
     pytest.importorskip("peft")
     from infercore import _smollm2
-    from infercore.testing._models import make_lora_adapter
+    from infercore.testing import make_lora_adapter
 
     adapter = make_lora_adapter(str(_smollm2.resolve()), tmp_path / "adapter")
     flags = ["--model", MODEL, "--backend", "pt", "-O", "dtype=float32",
              "--served-model-name", SERVED, "--adapters", f"mine={adapter}"]  # fmt: skip
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OMP_NUM_THREADS", "1")
-        with deployed(*flags) as root:
-            client = openai.OpenAI(base_url=f"{root}/v1", api_key="unused", max_retries=0)
-            models = {model.id: model for model in client.models.list().data}
-            assert list(models) == [SERVED, "mine"]
-            assert models["mine"].model_extra == {"root": str(adapter), "parent": SERVED,
-                                                   "max_model_len": 8192}  # fmt: skip
+    with deployed(*flags, env={"OMP_NUM_THREADS": "1"}) as root:
+        client = openai.OpenAI(base_url=f"{root}/v1", api_key="unused", max_retries=0)
+        models = {model.id: model for model in client.models.list().data}
+        assert list(models) == [SERVED, "mine"]
+        assert models["mine"].model_extra == {"root": str(adapter), "parent": SERVED,
+                                               "max_model_len": 8192}  # fmt: skip
 
-            def answer(model: str) -> str:
-                response = client.chat.completions.create(
-                    model=model, messages=QUESTION, max_tokens=10, temperature=0
-                )
-                assert response.model == model
-                return response.choices[0].message.content or ""
+        def answer(model: str) -> str:
+            response = client.chat.completions.create(
+                model=model, messages=QUESTION, max_tokens=10, temperature=0
+            )
+            assert response.model == model
+            return response.choices[0].message.content or ""
 
-            # The adapter's random weights change the greedy answer; the base stays as it was.
-            base = answer(SERVED)
-            assert answer("mine") != base
-            assert answer(SERVED) == base
+        # The adapter's random weights change the greedy answer; the base stays as it was.
+        base = answer(SERVED)
+        assert answer("mine") != base
+        assert answer(SERVED) == base

@@ -8,5 +8,17 @@ from infercore.testing import _fake as fake_plugin
 from infercore.testing._conformance import BackendConformance
 from infercore.testing._fake import FakeBackend, FakeOptions
 from infercore.testing._models import make_lora_adapter
+from infercore.testing._serving import INFERCORE_COMMAND, deployed, free_port, server_env
 
-__all__ = ["BackendConformance", "ByteTokenizer", "FakeBackend", "FakeOptions", "fake_plugin", "make_lora_adapter"]
+__all__ = [
+    "INFERCORE_COMMAND",
+    "BackendConformance",
+    "ByteTokenizer",
+    "FakeBackend",
+    "FakeOptions",
+    "deployed",
+    "fake_plugin",
+    "free_port",
+    "make_lora_adapter",
+    "server_env",
+]

@@ -1,7 +1,7 @@
-"""Starting the real ``infercore deploy`` in a subprocess on a free loopback port.
+"""Running the real ``infercore deploy`` (or another OpenAI-compatible server) in a subprocess.
 
-Shared by the client and bench tests (and ``benchmarks/bench_server.py``
-has its own copy of the few lines it needs, so it runs outside pytest).
+For tests and benchmarks: the server listens on a free loopback port until
+the ``with`` block ends, then gets SIGTERM, as a deployment would.
 """
 
 from __future__ import annotations
@@ -16,20 +16,22 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-# The console script next to this interpreter; `python -m infercore._cli` where there is none.
+__all__ = ["INFERCORE_COMMAND", "deployed", "free_port", "server_env"]
+
+# The console script beside this interpreter; `python -m infercore._cli` where there is none.
 _SCRIPT = shutil.which("infercore", path=str(Path(sys.executable).parent))
-COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "infercore._cli"]
-START_TIMEOUT_S = 90.0
+INFERCORE_COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "infercore._cli"]
 
 
-def env() -> dict[str, str]:
-    """This environment with plugin autoload on: the core's test conftest turns it off."""
+def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This environment with plugin autoload on (the core's own tests switch it off)."""
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
     environment.pop("INFERCORE_PLUGINS", None)
     environment.pop("INFERCORE_DISABLE_PLUGINS", None)
+    environment.update(extra or {})
     return environment
 
 
@@ -48,20 +50,30 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def deployed(*args: str) -> Iterator[str]:
-    """``infercore deploy ARGS --port P`` running until the block ends; yields its root URL."""
+def deployed(
+    *args: str,
+    command: list[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    start_timeout: float = 120.0,
+) -> Iterator[str]:
+    """``infercore deploy ARGS`` (or ``command ARGS``) on a free loopback port; yields its URL.
+
+    ``command`` runs another server that takes ``--host`` and ``--port``, such
+    as vLLM's own. ``env`` adds to this process's environment.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    server = command or [*INFERCORE_COMMAND, "deploy"]
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
-            [*COMMAND, "deploy", "--host", "127.0.0.1", "--port", str(port), *args],
+            [*server, "--host", "127.0.0.1", "--port", str(port), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=env(),
+            env=server_env(env),
             text=True,
         )
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
+            deadline = time.monotonic() + start_timeout
             while not _healthy(url):
                 if process.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)
@@ -72,7 +84,7 @@ def deployed(*args: str) -> Iterator[str]:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
-                    process.wait(timeout=15)
+                    process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
