@@ -37,7 +37,9 @@ def tests_core(session: nox.Session) -> None:
     """The core's tests, in an environment without torch."""
     session.install("./core", "./tests/core/thirdparty_backend", *TEST_DEPS)
     session.run(
-        "python", "-c", "import importlib.util, sys; "
+        "python",
+        "-c",
+        "import importlib.util, sys; "
         "sys.exit('torch must not be installed here' if importlib.util.find_spec('torch') else 0)",
     )
     session.run("pytest", "tests/core", *session.posargs)
@@ -81,7 +83,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    install_pt(session, "mypy", "pytest", "types-setuptools")
+    install_pt(session, "./core[serve,bench]", "mypy", "pytest")
     session.run("mypy")
 
 
@@ -90,9 +92,18 @@ def demo(session: nox.Session) -> None:
     """Ask the built-in model one question on the CPU."""
     install_pt(session)
     session.run(
-        "infercore", "infer", "--model", "smollm2-135m-instruct", "--backend", "pt",
-        "--temperature", "0", "--max-tokens", "32",
-        "--query", "What is the capital of France?",
+        "infercore",
+        "infer",
+        "--model",
+        "smollm2-135m-instruct",
+        "--backend",
+        "pt",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "32",
+        "--query",
+        "What is the capital of France?",
     )
 
 

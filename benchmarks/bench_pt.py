@@ -21,10 +21,38 @@ import infercore
 from infercore_pt._backend import _choose_dtype
 
 TOPICS = [
-    "the sea", "mountains", "a city at night", "autumn", "a library", "trains", "coffee",
-    "the moon", "a garden", "rain", "bicycles", "old maps", "a market", "winter", "music",
-    "the desert", "a lighthouse", "bread", "rivers", "clocks", "a forest", "snow", "bridges",
-    "the stars", "a harbour", "tea", "kites", "a museum", "islands", "a storm", "paper", "bees",
+    "the sea",
+    "mountains",
+    "a city at night",
+    "autumn",
+    "a library",
+    "trains",
+    "coffee",
+    "the moon",
+    "a garden",
+    "rain",
+    "bicycles",
+    "old maps",
+    "a market",
+    "winter",
+    "music",
+    "the desert",
+    "a lighthouse",
+    "bread",
+    "rivers",
+    "clocks",
+    "a forest",
+    "snow",
+    "bridges",
+    "the stars",
+    "a harbour",
+    "tea",
+    "kites",
+    "a museum",
+    "islands",
+    "a storm",
+    "paper",
+    "bees",
 ]
 
 
@@ -35,7 +63,9 @@ def requests(count: int) -> list[dict[str, object]]:
     ]
 
 
-def bench_transformers(path: str, dtype: torch.dtype, reqs: list[dict[str, object]], new: int) -> float:
+def bench_transformers(
+    path: str, dtype: torch.dtype, reqs: list[dict[str, object]], new: int
+) -> float:
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
     prompts = [
@@ -43,8 +73,12 @@ def bench_transformers(path: str, dtype: torch.dtype, reqs: list[dict[str, objec
         for r in reqs
     ]
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    settings = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False,
-                    pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+    settings = dict(
+        max_new_tokens=new,
+        min_new_tokens=new,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+    )
     with torch.inference_mode():
         model.generate(**batch, **{**settings, "max_new_tokens": 2, "min_new_tokens": 2})
         start = time.perf_counter()

@@ -37,7 +37,16 @@ def bench(url: str, *args: str) -> dict[str, Any]:
     """``infercore bench serve`` against ``url``; its figures."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "result.json"
-        argv = [*INFERCORE_COMMAND, "bench", "serve", "--base-url", url, *args, "--result-json", str(path)]
+        argv = [
+            *INFERCORE_COMMAND,
+            "bench",
+            "serve",
+            "--base-url",
+            url,
+            *args,
+            "--result-json",
+            str(path),
+        ]
         result = subprocess.run(argv, capture_output=True, text=True, env=server_env(), check=False)
         if result.returncode != 0:
             raise SystemExit(f"bench serve failed:\n{result.stdout}\n{result.stderr}")

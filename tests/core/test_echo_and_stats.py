@@ -77,17 +77,21 @@ def test_stats_count_responses_and_streams(echo: infercore.Engine) -> None:
     for stream in echo.infer(HELLO, {"stream": True}, stats=stats):
         list(stream)  # type: ignore[call-overload]
     figures = stats.compute()
-    prompt = len(echo.backend.tokenizer.encode(
-        echo.backend.tokenizer.apply_chat_template(
-            HELLO[0]["messages"], add_generation_prompt=True
+    prompt = len(
+        echo.backend.tokenizer.encode(
+            echo.backend.tokenizer.apply_chat_template(
+                HELLO[0]["messages"], add_generation_prompt=True
+            )
         )
-    ))
+    )
     assert figures["num_requests"] == 4
     assert figures["num_samples"] == 3 * 2 + 1
     assert figures["num_prompt_tokens"] == 4 * prompt
     assert figures["num_generated_tokens"] == 7 * (len("héllo".encode()) + 1)
     assert figures["runtime"] > 0
-    assert figures["tokens/s"] == pytest.approx(figures["num_generated_tokens"] / figures["runtime"])
+    assert figures["tokens/s"] == pytest.approx(
+        figures["num_generated_tokens"] / figures["runtime"]
+    )
     stats.reset()
     assert stats.compute()["num_requests"] == 0
     assert stats.runtime == 0.0

@@ -322,7 +322,11 @@ async def test_stats_count_async_responses(client: InferClient) -> None:
 
 def _infer(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*INFERCORE_COMMAND, "infer", *args], capture_output=True, text=True, timeout=60, env=server_env()
+        [*INFERCORE_COMMAND, "infer", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=server_env(),
     )
 
 

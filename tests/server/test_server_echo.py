@@ -518,8 +518,8 @@ async def test_past_the_slots_and_the_line_requests_get_429_and_the_rest_are_ser
 def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_exits_0() -> None:
     port = free_port()
     root = f"http://127.0.0.1:{port}"
-    argv = [*INFERCORE_COMMAND, "deploy", "--model", MODEL, "--backend", "echo", "--port", str(port),
-            "--shutdown-grace", "20", "-O", "token_rate=20"]  # fmt: skip
+    argv = [*INFERCORE_COMMAND, "deploy", "--model", MODEL, "--backend", "echo",
+            "--port", str(port), "--shutdown-grace", "20", "-O", "token_rate=20"]  # fmt: skip
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=server_env())
         try:
@@ -554,8 +554,8 @@ def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_exits_0() -
 def test_past_the_grace_requests_still_running_get_503_and_the_process_exits_0() -> None:
     port = free_port()
     root = f"http://127.0.0.1:{port}"
-    argv = [*INFERCORE_COMMAND, "deploy", "--model", MODEL, "--backend", "echo", "--port", str(port),
-            "--shutdown-grace", "0.5", "-O", "token_rate=20"]  # fmt: skip
+    argv = [*INFERCORE_COMMAND, "deploy", "--model", MODEL, "--backend", "echo",
+            "--port", str(port), "--shutdown-grace", "0.5", "-O", "token_rate=20"]  # fmt: skip
     process = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=server_env()
     )
@@ -603,7 +603,9 @@ def test_a_backend_error_fails_that_request_alone() -> None:
     )
     argv = [sys.executable, "-c", code, str(Path(__file__).parent), "deploy",
             "--model", MODEL, "--backend", "failing", "--port", str(port)]  # fmt: skip
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=server_env())
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=server_env()
+    )
     try:
         wait_for(lambda: _healthy(root) or process.poll() is not None, timeout=60)
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
@@ -632,7 +634,16 @@ def test_a_backend_error_fails_that_request_alone() -> None:
 
 
 def _deploy(*args: str) -> subprocess.CompletedProcess[str]:
-    argv = [*INFERCORE_COMMAND, "deploy", "--model", MODEL, "--backend", "echo", "--port", str(free_port())]
+    argv = [
+        *INFERCORE_COMMAND,
+        "deploy",
+        "--model",
+        MODEL,
+        "--backend",
+        "echo",
+        "--port",
+        str(free_port()),
+    ]
     argv += args
     return subprocess.run(argv, capture_output=True, text=True, env=server_env(), timeout=60)
 

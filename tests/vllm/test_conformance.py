@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from infercore.testing import BackendConformance
 from vllm_settings import VLLM_OPTIONS
+
+from infercore.testing import BackendConformance
 
 
 class TestVllmConformance(BackendConformance):

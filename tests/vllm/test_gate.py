@@ -10,7 +10,9 @@ import pytest
 from infercore_vllm._gate import AdapterGate
 
 
-async def _run(gate: AdapterGate, key: Hashable, log: list[tuple[str, Hashable]], hold: float) -> None:
+async def _run(
+    gate: AdapterGate, key: Hashable, log: list[tuple[str, Hashable]], hold: float
+) -> None:
     async with gate.hold(key):
         log.append(("in", key))
         await asyncio.sleep(hold)

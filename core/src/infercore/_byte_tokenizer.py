@@ -56,8 +56,6 @@ class ByteTokenizer:
         return out.decode(errors="replace")
 
 
-
-
 def last_user_text(prompt: str) -> str:
     """The last user message of a prompt that this tokenizer's template rendered."""
     turns = _USER_TURN.findall(prompt)

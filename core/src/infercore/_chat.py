@@ -21,7 +21,9 @@ def _as_template_message(message: ChatMessage) -> dict[str, Any]:
             )
         # Text-only templates expect a string; joining the parts is what the
         # OpenAI API does for a list of text parts.
-        content: str | None = "\n".join(part.text for part in parts if isinstance(part, TextContent))
+        content: str | None = "\n".join(
+            part.text for part in parts if isinstance(part, TextContent)
+        )
     else:
         content = message.content
     rendered = message.model_dump(exclude_none=True, exclude={"content"})
@@ -60,7 +62,9 @@ def render_prompt(tokenizer: Tokenizer, request: InferRequest) -> str:
         # Templates raise on conversations they do not accept (a system
         # message where none is allowed, roles out of order): the request is
         # at fault, not the engine.
-        raise InvalidRequestError(f"the chat template refused the messages: {exc}", "messages") from exc
+        raise InvalidRequestError(
+            f"the chat template refused the messages: {exc}", "messages"
+        ) from exc
     if not isinstance(prompt, str):
         raise TypeError(f"apply_chat_template returned {type(prompt).__name__}, not str")
     return prompt

@@ -20,9 +20,7 @@ from infercore._types import ChatCompletionChunk, ChatCompletionResponse, Reques
 
 __all__ = ["run_chat"]
 
-_HELP = (
-    "Commands: multi-line (end a query with #), single-line, reset-system, clear, quit or exit."
-)
+_HELP = "Commands: multi-line (end a query with #), single-line, reset-system, clear, quit or exit."
 
 
 class _Infers(Protocol):

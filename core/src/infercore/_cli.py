@@ -120,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     backends = commands.add_parser("backends", help="list backends and whether each can run here")
-    backends.add_argument("-v", "--verbose", action="store_true", help="show each backend's options")
+    backends.add_argument(
+        "-v", "--verbose", action="store_true", help="show each backend's options"
+    )
     backends.set_defaults(func=_backends)
 
     infer = commands.add_parser("infer", help="chat with a model, or answer one --query")

@@ -66,7 +66,9 @@ class EchoBackend(Backend):
     async def generate(
         self, request: PreparedRequest, params: SamplingParams
     ) -> AsyncIterator[Delta]:
-        text = last_user_text(request.prompt) if "<|im_start|>" in request.prompt else request.prompt
+        text = (
+            last_user_text(request.prompt) if "<|im_start|>" in request.prompt else request.prompt
+        )
         source = text.encode() or b"."
         interval = 1.0 / self._options.token_rate if self._options.token_rate else 0.0
         detokenizer = IncrementalDetokenizer(self._tokenizer)

@@ -59,7 +59,8 @@ def _invalid(exc: ValidationError, what: str) -> InvalidRequestError:
     first = exc.errors()[0]
     param = ".".join(str(part) for part in first["loc"]) or None
     details = "; ".join(
-        f"{'.'.join(str(p) for p in error['loc']) or what}: {error['msg']}" for error in exc.errors()
+        f"{'.'.join(str(p) for p in error['loc']) or what}: {error['msg']}"
+        for error in exc.errors()
     )
     return InvalidRequestError(f"invalid {what}: {details}", param=param)
 
@@ -364,7 +365,10 @@ class Engine:
 
         count = len(job.samples)
         yield chunk(
-            [ChunkChoice(index=i, delta=DeltaMessage(role="assistant", content="")) for i in range(count)]
+            [
+                ChunkChoice(index=i, delta=DeltaMessage(role="assistant", content=""))
+                for i in range(count)
+            ]
         )
         tokens = 0
         async for index, step in _merge([self._choice(job, i) for i in range(count)]):
@@ -415,7 +419,9 @@ class Engine:
         for item in delta.logprobs:
             token = self._token_string(item.token_id)
             top = [
-                TopLogprob(token=(text := self._token_string(tid)), logprob=lp, bytes=list(text.encode()))
+                TopLogprob(
+                    token=(text := self._token_string(tid)), logprob=lp, bytes=list(text.encode())
+                )
                 for tid, lp in item.top
             ]
             entries.append(

@@ -122,10 +122,10 @@ class PluginManager:
         for impl in self._pm.hook.register_backends.get_hookimpls():
             origin = self._origins.get(impl.plugin_name, _Origin(None, None))
 
-            def add(spec: BackendSpec, plugin: str = impl.plugin_name, at: _Origin = origin) -> None:
-                registry.add_backend(
-                    RegisteredBackend(spec, plugin, at.distribution, at.version)
-                )
+            def add(
+                spec: BackendSpec, plugin: str = impl.plugin_name, at: _Origin = origin
+            ) -> None:
+                registry.add_backend(RegisteredBackend(spec, plugin, at.distribution, at.version))
 
             impl.function(register=add)
 
@@ -135,9 +135,7 @@ class PluginManager:
         self._pm.hook.register_models(register=add_model)
         return registry
 
-    def add_commands(
-        self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
-    ) -> None:
+    def add_commands(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         self._pm.hook.register_commands(subparsers=subparsers)
 
 

@@ -91,13 +91,16 @@ class BackendConformance:
 
     def test_max_tokens_is_honoured(self, engine: Engine) -> None:
         self._needs_sampling(engine, "ignore_eos")
-        response = _responses(engine.infer(QUESTION, self._greedy(max_tokens=5, ignore_eos=True)))[0]
+        response = _responses(engine.infer(QUESTION, self._greedy(max_tokens=5, ignore_eos=True)))[
+            0
+        ]
         assert response.usage.completion_tokens == 5
         assert response.choices[0].finish_reason == "length"
 
     def test_stop_string_ends_the_text(self, engine: Engine) -> None:
         full = _responses(engine.infer(QUESTION, self._greedy()))[0].choices[0].message.content
-        assert full is not None and len(full) >= 6
+        assert full is not None
+        assert len(full) >= 6
         stop = full[3:6]
         cut = full.index(stop)
         response = _responses(engine.infer(QUESTION, self._greedy(stop=[stop])))[0]
@@ -124,9 +127,12 @@ class BackendConformance:
         if top is None:
             pytest.skip("backend does not declare logprobs")
         k = min(3, top)
-        response = _responses(engine.infer(QUESTION, self._greedy(logprobs=True, top_logprobs=k)))[0]
+        response = _responses(engine.infer(QUESTION, self._greedy(logprobs=True, top_logprobs=k)))[
+            0
+        ]
         choice = response.choices[0]
-        assert choice.logprobs is not None and choice.logprobs.content is not None
+        assert choice.logprobs is not None
+        assert choice.logprobs.content is not None
         entries = choice.logprobs.content
         assert len(entries) == response.usage.completion_tokens
         for entry in entries:

@@ -33,6 +33,7 @@ from infercore._types import FinishReason
 
 __all__ = ["FakeBackend", "FakeOptions", "register_backends"]
 
+
 class FakeOptions(BackendOptions):
     max_model_len: int = Field(default=4096, ge=16)
     #: Seconds between tokens, to make streams and cancellation observable.
@@ -81,7 +82,9 @@ class FakeBackend(Backend):
             logits[IM_END] = -math.inf
         return logits
 
-    async def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
+    async def generate(
+        self, request: PreparedRequest, params: SamplingParams
+    ) -> AsyncIterator[Delta]:
         target = last_user_text(request.prompt).encode()
         rng = random.Random(params.seed)
         detokenizer = IncrementalDetokenizer(self._tokenizer)
@@ -125,8 +128,12 @@ def _sample(
     for token, count in counts.items():
         if params.repetition_penalty is not None:
             penalty = params.repetition_penalty
-            scores[token] = scores[token] / penalty if scores[token] > 0 else scores[token] * penalty
-        scores[token] -= (params.presence_penalty or 0.0) + (params.frequency_penalty or 0.0) * count
+            scores[token] = (
+                scores[token] / penalty if scores[token] > 0 else scores[token] * penalty
+            )
+        scores[token] -= (params.presence_penalty or 0.0) + (
+            params.frequency_penalty or 0.0
+        ) * count
     if params.greedy:
         token = max(range(len(scores)), key=scores.__getitem__)
     else:

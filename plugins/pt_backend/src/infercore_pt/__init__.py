@@ -1,4 +1,4 @@
-"""The transformers backend for infercore. The backend loads through the ``infercore`` entry point."""
+"""The transformers backend for infercore; it loads through the ``infercore`` entry point."""
 
 from infercore_pt._options import PtOptions
 

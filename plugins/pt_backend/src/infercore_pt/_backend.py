@@ -15,8 +15,8 @@ from infercore import (
     BackendOptions,
     Delta,
     EngineError,
-    InvalidRequestError,
     IncrementalDetokenizer,
+    InvalidRequestError,
     PreparedRequest,
     SamplingParams,
 )
@@ -30,7 +30,9 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 
 
 def _cpu_has_fast_bf16() -> bool:
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 def _choose_dtype(name: str, device: torch.device) -> torch.dtype | str:
@@ -133,7 +135,9 @@ class PtBackend(Backend):
     def active_requests(self) -> int:
         return self._scheduler.active
 
-    async def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
+    async def generate(
+        self, request: PreparedRequest, params: SamplingParams
+    ) -> AsyncIterator[Delta]:
         steps: asyncio.Queue[Step | BaseException] = asyncio.Queue()
         sequence = SequenceState(
             prompt_ids=request.prompt_token_ids,

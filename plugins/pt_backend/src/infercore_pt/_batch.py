@@ -95,7 +95,9 @@ class Batch:
         width = max(self.mask.shape[1], other.mask.shape[1])
         self.mask = torch.cat([_left_pad(self.mask, width, 1), _left_pad(other.mask, width, 1)])
         for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
-            mine.keys = torch.cat([_left_pad(mine.keys, width, 2), _left_pad(theirs.keys, width, 2)])
+            mine.keys = torch.cat(
+                [_left_pad(mine.keys, width, 2), _left_pad(theirs.keys, width, 2)]
+            )
             mine.values = torch.cat(
                 [_left_pad(mine.values, width, 2), _left_pad(theirs.values, width, 2)]
             )

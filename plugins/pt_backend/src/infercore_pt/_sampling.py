@@ -22,7 +22,9 @@ class RowState:
     generator: torch.Generator | None
 
     @classmethod
-    def create(cls, params: SamplingParams, prompt_ids: Sequence[int], device: torch.device) -> RowState:
+    def create(
+        cls, params: SamplingParams, prompt_ids: Sequence[int], device: torch.device
+    ) -> RowState:
         generator = None
         if params.seed is not None:
             generator = torch.Generator(device=device)
@@ -33,9 +35,7 @@ class RowState:
     def penalised(self) -> bool:
         p = self.params
         return bool(
-            (p.repetition_penalty not in (None, 1.0))
-            or p.presence_penalty
-            or p.frequency_penalty
+            (p.repetition_penalty not in (None, 1.0)) or p.presence_penalty or p.frequency_penalty
         )
 
 
@@ -62,9 +62,11 @@ def _filter(logits: torch.Tensor, rows: Sequence[RowState]) -> torch.Tensor:
     top_k = [r.params.top_k for r in rows]
     top_p = [r.params.top_p for r in rows]
     min_p = [r.params.min_p for r in rows]
-    if not any(k is not None and k > 0 for k in top_k) and not any(
-        v is not None and v < 1.0 for v in top_p
-    ) and not any(min_p):
+    if (
+        not any(k is not None and k > 0 for k in top_k)
+        and not any(v is not None and v < 1.0 for v in top_p)
+        and not any(min_p)
+    ):
         return logits
     sorted_logits, order = logits.sort(dim=-1, descending=True)
     vocab = logits.shape[-1]

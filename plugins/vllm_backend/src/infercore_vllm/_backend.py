@@ -6,8 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing, nullcontext
 from typing import Any
 
-from vllm import AsyncEngineArgs
-from vllm import SamplingParams as VllmSamplingParams
 from vllm.inputs import TokensPrompt
 from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
@@ -27,6 +25,8 @@ from infercore import (
 from infercore.types import FinishReason
 from infercore_vllm._gate import AdapterGate
 from infercore_vllm._options import VllmOptions
+from vllm import AsyncEngineArgs
+from vllm import SamplingParams as VllmSamplingParams
 
 __all__ = ["VllmBackend"]
 
@@ -114,9 +114,7 @@ class VllmBackend(Backend):
                 "(-O enable_lora=true) and a max_lora_rank of at least the adapter's rank",
                 param="adapters",
             )
-        adapter = LoRARequest(
-            lora_name=name, lora_int_id=len(self._adapters) + 1, lora_path=path
-        )
+        adapter = LoRARequest(lora_name=name, lora_int_id=len(self._adapters) + 1, lora_path=path)
         try:
             await self._engine.add_lora(adapter)
         except Exception as exc:
@@ -137,7 +135,9 @@ class VllmBackend(Backend):
     def active_requests(self) -> int:
         return int(self._engine.get_num_unfinished_requests())
 
-    async def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
+    async def generate(
+        self, request: PreparedRequest, params: SamplingParams
+    ) -> AsyncIterator[Delta]:
         prompt = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
         adapter = self._adapters[request.adapter] if request.adapter is not None else None
         async with self._gate.hold(request.adapter) if self._gate else nullcontext():
@@ -171,9 +171,7 @@ def _delta(output: Any, top_logprobs: int | None) -> Delta:
     )
 
 
-def _logprobs(
-    token_ids: Any, logprobs: Any, top: int | None
-) -> tuple[TokenLogprobs, ...] | None:
+def _logprobs(token_ids: Any, logprobs: Any, top: int | None) -> tuple[TokenLogprobs, ...] | None:
     if top is None or logprobs is None:
         return None
     entries = []

@@ -30,7 +30,7 @@ class VllmOptions(BackendOptions):
         default=None, description="ray to span more than one machine"
     )
     limit_mm_per_prompt: dict[str, int] | None = Field(
-        default=None, description="most images/videos/audios per prompt, e.g. {\"image\": 2}"
+        default=None, description='most images/videos/audios per prompt, e.g. {"image": 2}'
     )
     enable_lora: bool = False
     max_loras: int | None = Field(default=None, ge=1)
