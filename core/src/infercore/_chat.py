@@ -6,48 +6,26 @@ from typing import Any
 
 from infercore._backend import Tokenizer
 from infercore._errors import InvalidRequestError
-from infercore._types import ChatMessage, InferRequest, TextContent
+from infercore._types import InferRequest
 
 __all__ = ["render_prompt"]
 
 
-def _as_template_message(message: ChatMessage) -> dict[str, Any]:
-    if isinstance(message.content, list):
-        parts = message.content
-        if any(not isinstance(part, TextContent) for part in parts):
-            raise InvalidRequestError(
-                "this backend takes text only; the message has an image, video or audio part",
-                param="messages",
-            )
-        # Text-only templates expect a string; joining the parts is what the
-        # OpenAI API does for a list of text parts.
-        content: str | None = "\n".join(
-            part.text for part in parts if isinstance(part, TextContent)
-        )
-    else:
-        content = message.content
-    rendered = message.model_dump(exclude_none=True, exclude={"content"})
-    rendered["content"] = content if content is not None else ""
-    return rendered
-
-
-def render_prompt(tokenizer: Tokenizer, request: InferRequest) -> str:
+def render_prompt(
+    renderer: Tokenizer, request: InferRequest, conversation: list[dict[str, Any]]
+) -> str:
     """The prompt text for ``request``, ending where the assistant's reply begins.
 
-    A raw ``prompt`` is returned as it is.
-
-    A conversation whose last message is the assistant's is continued rather
-    than answered anew, as vLLM's ``continue_final_message`` does.
+    ``conversation`` is the request's messages as the template takes them
+    (see :func:`infercore._multimodal.plan_media`); ``renderer`` is the
+    tokenizer, or the processor where there are media. A raw ``prompt`` is
+    returned as it is. A conversation whose last message is the assistant's is
+    continued rather than answered anew, as vLLM's ``continue_final_message``
+    does.
     """
-    if request.images or request.videos or request.audios:
-        raise InvalidRequestError(
-            "this backend takes text only; the request lists images, videos or audios",
-            param="images",
-        )
     if request.prompt is not None:
         return request.prompt
     assert request.messages is not None
-    conversation = [_as_template_message(message) for message in request.messages]
     continue_final = request.messages[-1].role == "assistant"
     kwargs: dict[str, Any] = {
         "tokenize": False,
@@ -57,7 +35,7 @@ def render_prompt(tokenizer: Tokenizer, request: InferRequest) -> str:
     if request.tools is not None:
         kwargs["tools"] = request.tools
     try:
-        prompt = tokenizer.apply_chat_template(conversation, **kwargs)
+        prompt = renderer.apply_chat_template(conversation, **kwargs)
     except Exception as exc:
         # Templates raise on conversations they do not accept (a system
         # message where none is allowed, roles out of order): the request is

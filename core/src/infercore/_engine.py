@@ -16,6 +16,7 @@ from infercore._backend import Backend, BackendOptions, Delta, PreparedRequest, 
 from infercore._chat import render_prompt
 from infercore._errors import EngineError, InfercoreError, InvalidRequestError
 from infercore._loop import LoopThread
+from infercore._multimodal import MediaPlan, plan_media
 from infercore._plugins import get_plugin_manager
 from infercore._stats import InferStats
 from infercore._stop import StopMatcher
@@ -229,8 +230,10 @@ class Engine:
     ) -> _Job:
         self._check_supported(config)
         self._check_adapter(request)
+        plan = plan_media(request)
+        self._check_modalities(request, plan)
         tokenizer = self._backend.tokenizer
-        prompt = render_prompt(tokenizer, request)
+        prompt = render_prompt(tokenizer, request, plan.conversation)
         # A rendered chat template carries its own special tokens; a raw
         # prompt gets the tokenizer's (a BOS token, say), as vLLM does.
         prompt_ids = tokenizer.encode(prompt, add_special_tokens=request.prompt is not None)
@@ -274,6 +277,20 @@ class Engine:
             loaded = ", ".join(sorted(self.adapters)) or "none"
             raise InvalidRequestError(
                 f"unknown adapter {request.adapter!r}; loaded adapters: {loaded}", param="adapter"
+            )
+
+    def _check_modalities(self, request: InferRequest, plan: MediaPlan) -> None:
+        for modality, count in plan.counts().items():
+            if modality not in self.capabilities.modalities:
+                listed = f"{modality}s"
+                raise InvalidRequestError(
+                    f"backend {self.backend_name!r} does not take {modality}s; this request has "
+                    f"{count}",
+                    param=listed if getattr(request, listed) else "messages",
+                )
+        if plan.has_media:
+            raise InvalidRequestError(
+                "media in requests are not served yet by this engine", param="messages"
             )
 
     def _check_supported(self, config: RequestConfig) -> None:
