@@ -95,7 +95,9 @@ class PreparedRequest:
     """A request after validation and chat rendering, ready for a backend.
 
     ``prompt_token_ids`` is what the model must see; ``prompt`` is the same
-    prompt as text, for backends that only take text. ``adapter`` names a
+    prompt as text, for backends that only take text. With media, the prompt
+    holds one placeholder per item (``<image>``, say) and the backend's
+    processor expands each into the model's media tokens. ``adapter`` names a
     LoRA adapter given to :meth:`Backend.load_adapter`, or is ``None`` for
     the base model.
     """
@@ -104,6 +106,16 @@ class PreparedRequest:
     prompt: str
     prompt_token_ids: Sequence[int]
     adapter: str | None = None
+    #: Loaded media, in the order of their placeholders in the prompt: Pillow
+    #: images, ``infercore._media.VideoClip``s, and mono float32 audio arrays
+    #: at the processor's sampling rate.
+    images: tuple[Any, ...] = ()
+    videos: tuple[Any, ...] = ()
+    audios: tuple[Any, ...] = ()
+
+    @property
+    def has_media(self) -> bool:
+        return bool(self.images or self.videos or self.audios)
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,9 @@ class Delta:
     text: str
     logprobs: tuple[TokenLogprobs, ...] | None = None
     finish_reason: Literal["stop", "length"] | None = None
+    #: On the first delta of a request with media: how many tokens the prompt
+    #: holds once the processor expanded its placeholders (for usage).
+    prompt_tokens: int | None = None
 
 
 class Backend(abc.ABC):
@@ -178,6 +193,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def tokenizer(self) -> Tokenizer:
         """The model's tokenizer, whose chat template renders every prompt."""
+
+    @property
+    def processor(self) -> Tokenizer | None:
+        """The model's multimodal processor, whose chat template renders prompts with media.
+
+        ``None`` (the default) for text-only models; a backend that declares
+        modalities in its :class:`Capabilities` returns it.
+        """
+        return None
 
     @property
     @abc.abstractmethod

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -16,6 +18,7 @@ from infercore._backend import Backend, BackendOptions, Delta, PreparedRequest, 
 from infercore._chat import render_prompt
 from infercore._errors import EngineError, InfercoreError, InvalidRequestError
 from infercore._loop import LoopThread
+from infercore._media import MediaFetcher, MediaLimits, load_audio, load_image, load_video
 from infercore._multimodal import MediaPlan, plan_media
 from infercore._plugins import get_plugin_manager
 from infercore._stats import InferStats
@@ -106,6 +109,7 @@ class _Step:
     tokens: int
     logprobs: list[TokenLogprob] | None
     finish_reason: FinishReason | None
+    prompt_tokens: int | None = None
 
 
 class Engine:
@@ -114,7 +118,9 @@ class Engine:
     ``Engine("smollm2-135m-instruct", backend="pt", max_batch_size=16)`` loads
     the model; keyword options are the backend's typed options. ``adapters``
     maps names to LoRA adapter paths, loaded at once and chosen per request
-    with ``InferRequest.adapter``. The backend
+    with ``InferRequest.adapter``. ``media`` bounds and places the images,
+    videos and audios that requests may load (by default a trusted caller's
+    limits: local files and private addresses allowed). The backend
     runs on a private event-loop thread, so :meth:`infer` works from plain
     scripts and from inside a running loop (a notebook) alike.
     """
@@ -125,6 +131,7 @@ class Engine:
         backend: str = "auto",
         *,
         adapters: Mapping[str, str] | None = None,
+        media: MediaLimits | None = None,
         **options: Any,
     ) -> None:
         registry = get_plugin_manager().registry
@@ -144,6 +151,16 @@ class Engine:
         self.capabilities = entry.spec.capabilities
         self._token_text: dict[int, str] = {}
         self.adapters: dict[str, str] = dict(adapters or {})
+        # The Python API is a trusted caller: local files and private
+        # addresses are open to it; a server passes its own, safe limits.
+        self.media_limits = (
+            media
+            if media is not None
+            else MediaLimits.from_env(
+                allowed_local_media_path=Path(os.path.abspath(os.sep)), allow_private_addresses=True
+            )
+        )
+        self._fetcher: MediaFetcher | None = None
         self._loop = LoopThread(f"infercore-{entry.spec.name}")
         try:
             self._backend = self._loop.run(
@@ -203,9 +220,16 @@ class Engine:
         if self._loop.loop.is_closed():
             return
         try:
-            self._loop.run(self._backend.aclose())
+            self._loop.run(self._release())
         finally:
             self._loop.stop()
+
+    async def _release(self) -> None:
+        try:
+            if self._fetcher is not None:
+                await self._fetcher.aclose()
+        finally:
+            await self._backend.aclose()
 
     def __enter__(self) -> Self:
         return self
@@ -232,8 +256,11 @@ class Engine:
         self._check_adapter(request)
         plan = plan_media(request)
         self._check_modalities(request, plan)
+        media = await self._load_media(plan) if plan.has_media else {}
         tokenizer = self._backend.tokenizer
-        prompt = render_prompt(tokenizer, request, plan.conversation)
+        renderer = self._backend.processor if plan.has_media else tokenizer
+        assert renderer is not None  # _check_modalities saw to it
+        prompt = render_prompt(renderer, request, plan.conversation)
         # A rendered chat template carries its own special tokens; a raw
         # prompt gets the tokenizer's (a BOS token, say), as vLLM does.
         prompt_ids = tokenizer.encode(prompt, add_special_tokens=request.prompt is not None)
@@ -266,7 +293,9 @@ class Engine:
         return _Job(
             id=f"chatcmpl-{request_id}",
             created=int(time.time()),
-            prepared=PreparedRequest(request_id, prompt, tuple(prompt_ids), request.adapter),
+            prepared=PreparedRequest(
+                request_id, prompt, tuple(prompt_ids), request.adapter, **media
+            ),
             samples=samples,
             config=config,
             stats=stats,
@@ -288,10 +317,30 @@ class Engine:
                     f"{count}",
                     param=listed if getattr(request, listed) else "messages",
                 )
-        if plan.has_media:
+        if plan.has_media and self._backend.processor is None:
             raise InvalidRequestError(
-                "media in requests are not served yet by this engine", param="messages"
+                f"the model {self.model!r} has no multimodal processor; it takes text only",
+                param="messages",
             )
+        self.media_limits.check_counts(plan.counts())
+
+    async def _load_media(self, plan: MediaPlan) -> dict[str, tuple[Any, ...]]:
+        """Every image, video and audio of ``plan``, loaded concurrently under the limits."""
+        if self._fetcher is None:
+            self._fetcher = MediaFetcher(self.media_limits)
+        limits, fetcher = self.media_limits, self._fetcher
+        feature_extractor = getattr(self._backend.processor, "feature_extractor", None)
+        rate = int(getattr(feature_extractor, "sampling_rate", 16_000))
+        images = [load_image(source, limits, fetcher) for source in plan.sources["image"]]
+        videos = [load_video(source, limits, fetcher) for source in plan.sources["video"]]
+        audios = [load_audio(s, rate, limits, fetcher) for s in plan.sources["audio"]]
+        loaded = await _all([*images, *videos, *audios])
+        first_video, first_audio = len(images), len(images) + len(videos)
+        return {
+            "images": tuple(loaded[:first_video]),
+            "videos": tuple(loaded[first_video:first_audio]),
+            "audios": tuple(loaded[first_audio:]),
+        }
 
     def _check_supported(self, config: RequestConfig) -> None:
         capabilities = self.capabilities
@@ -331,7 +380,9 @@ class Engine:
                 finish = "stop" if matcher.stopped else delta.finish_reason
                 if finish is not None and not matcher.stopped:
                     text += matcher.flush()
-                yield _Step(text, len(delta.token_ids), self._logprobs(delta), finish)
+                yield _Step(
+                    text, len(delta.token_ids), self._logprobs(delta), finish, delta.prompt_tokens
+                )
                 if finish is not None:
                     return
         except InfercoreError:
@@ -346,12 +397,16 @@ class Engine:
         return await _all([self._complete(job) for job in jobs])
 
     async def _complete(self, job: _Job) -> ChatCompletionResponse:
+        prompt_tokens: int | None = None
+
         async def collect(index: int) -> tuple[Choice, int]:
+            nonlocal prompt_tokens
             texts: list[str] = []
             logprobs: list[TokenLogprob] | None = [] if job.config.logprobs else None
             tokens = 0
             finish: FinishReason = "length"
             async for step in self._choice(job, index):
+                prompt_tokens = step.prompt_tokens or prompt_tokens
                 texts.append(step.text)
                 tokens += step.tokens
                 if logprobs is not None and step.logprobs:
@@ -371,7 +426,7 @@ class Engine:
             created=job.created,
             model=self.model,
             choices=[choice for choice, _ in results],
-            usage=self._usage(job, sum(tokens for _, tokens in results)),
+            usage=self._usage(job, sum(tokens for _, tokens in results), prompt_tokens),
         )
 
     async def _stream(self, job: _Job) -> AsyncIterator[ChatCompletionChunk]:
@@ -388,8 +443,10 @@ class Engine:
             ]
         )
         tokens = 0
+        prompt_tokens: int | None = None
         async for index, step in _merge([self._choice(job, i) for i in range(count)]):
             tokens += step.tokens
+            prompt_tokens = step.prompt_tokens or prompt_tokens
             if not step.text and step.finish_reason is None and not step.logprobs:
                 continue  # text held back for a possible stop string or a partial character
             yield chunk(
@@ -404,15 +461,21 @@ class Engine:
                     )
                 ]
             )
-        usage = self._usage(job, tokens)
+        usage = self._usage(job, tokens, prompt_tokens)
         if job.config.stream_options is not None and job.config.stream_options.include_usage:
             yield chunk([], usage)
 
     # -- shaping ----------------------------------------------------------------
 
-    def _usage(self, job: _Job, completion_tokens: int) -> Usage:
-        """The usage of a finished job, counted in its stats."""
-        prompt_tokens = len(job.prepared.prompt_token_ids)
+    def _usage(
+        self, job: _Job, completion_tokens: int, expanded_prompt: int | None = None
+    ) -> Usage:
+        """The usage of a finished job, counted in its stats.
+
+        ``expanded_prompt`` is the backend's count of a prompt whose media
+        placeholders its processor expanded.
+        """
+        prompt_tokens = expanded_prompt or len(job.prepared.prompt_token_ids)
         usage = Usage(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
