@@ -28,7 +28,7 @@ def install_pt(session: nox.Session, *extra: str) -> None:
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Every test session."""
-    for name in ("tests-core", "tests-pt", "tests-server", "tests-vllm"):
+    for name in ("tests-core", "tests-media", "tests-pt", "tests-server", "tests-vllm"):
         session.notify(name)
 
 
@@ -43,6 +43,20 @@ def tests_core(session: nox.Session) -> None:
         "sys.exit('torch must not be installed here' if importlib.util.find_spec('torch') else 0)",
     )
     session.run("pytest", "tests/core", *session.posargs)
+
+
+@nox.session(name="tests-media")
+def tests_media(session: nox.Session) -> None:
+    """The media loaders and the safe fetcher (against a loopback server), without torch."""
+    # PyAV also writes the test videos; numpy builds the test audio.
+    session.install("./core[media,video,audio]", "pytest>=8", "pytest-asyncio>=0.24", "av", "numpy")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util, sys; "
+        "sys.exit('torch must not be installed here' if importlib.util.find_spec('torch') else 0)",
+    )
+    session.run("pytest", "tests/media", *session.posargs)
 
 
 @nox.session(name="tests-pt")
@@ -83,7 +97,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    install_pt(session, "./core[serve,bench]", "mypy", "pytest")
+    # The media extras too: mypy checks infercore._media against Pillow, PyAV and numpy.
+    install_pt(session, "./core[serve,bench,media,video,audio]", "mypy", "pytest")
     session.run("mypy")
 
 

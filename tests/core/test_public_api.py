@@ -56,6 +56,7 @@ EXPECTED_TESTING = {
     "ByteTokenizer",
     "fake_plugin",
     "make_lora_adapter",
+    "make_idefics3_model",
     "INFERCORE_COMMAND",
     "deployed",
     "free_port",

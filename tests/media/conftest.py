@@ -16,36 +16,32 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from media_files import audio_bytes, bomb_png, png_bytes, video_bytes
-from media_server import LOOPBACK, MediaServer, serve
+from media_server import LOOPBACK, MediaServer, NetworkLog, TlsSetup, serve
 
 from infercore._media import MediaLimits
 
 # -- the network guard ------------------------------------------------------------------
 
 
-@dataclass
-class NetworkLog:
-    """Every address something in this process tried to connect to or look up."""
-
-    connects: list[str] = field(default_factory=list)
-    lookups: list[str] = field(default_factory=list)
-
-    def contacted(self, address: str) -> bool:
-        return any(address in entry for entry in self.connects + self.lookups)
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+        address = ipaddress.ip_address(host.split("%")[0])
     except ValueError:
+        pass
+    else:
+        mapped = getattr(address, "ipv4_mapped", None)
+        return (mapped or address).is_loopback
+    # Numeric forms the system resolver reads as IPv4 ("127.1", "2130706433", "0x7f.0.0.1").
+    try:
+        return socket.inet_aton(host)[0] == 127
+    except OSError:
         return False
 
 
@@ -99,12 +95,6 @@ def media_files() -> dict[str, tuple[bytes, str]]:
 def media_server(media_files: dict[str, tuple[bytes, str]]) -> Iterator[MediaServer]:
     """The plain-HTTP test server on 127.0.0.1, shared by the session."""
     yield from serve(MediaServer("127.0.0.1", 0, media_files))
-
-
-@dataclass
-class TlsSetup:
-    server: MediaServer
-    client_context: ssl.SSLContext
 
 
 @pytest.fixture(scope="session")

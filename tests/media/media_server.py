@@ -77,7 +77,7 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
                 self._send(302, headers={"Location": "/image.png"})
             elif path.startswith("/redirect/chain/"):
                 left = int(path.rsplit("/", 1)[1])
-                target = "/image.png" if left == 0 else f"/redirect/chain/{left - 1}"
+                target = "/image.png" if left <= 1 else f"/redirect/chain/{left - 1}"
                 self._send(302, headers={"Location": target})
             elif path == "/redirect/to":
                 self._send(int(query.get("status", "302")), headers={"Location": query["url"]})
@@ -153,3 +153,20 @@ def fixed_resolver(
         return [ipaddress.ip_address(address) for address in table[host]]
 
     return resolve
+
+
+@dataclass
+class NetworkLog:
+    """Every address something in this process tried to connect to or look up."""
+
+    connects: list[str] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)
+
+    def contacted(self, address: str) -> bool:
+        return any(address in entry for entry in self.connects + self.lookups)
+
+
+@dataclass
+class TlsSetup:
+    server: MediaServer
+    client_context: ssl.SSLContext

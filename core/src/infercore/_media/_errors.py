@@ -4,24 +4,24 @@ Every refusal is the client's doing (a URL, a file, a size), so every :class:`Me
 an :class:`~infercore.InvalidRequestError` and a server that knows nothing of media still
 answers 400. A server that knows them answers ``error.status``:
 
-========================  ======  =====================================================
-reason                    status  cause
-========================  ======  =====================================================
-``invalid_url``           400     not a URL that can be fetched (no host, credentials)
-``scheme_not_allowed``    400     not http(s); ``file://`` where local files are off
-``domain_not_allowed``    400     the host is not in ``allowed_media_domains``
-``address_not_allowed``   400     the host resolves to a non-global address
-``local_path_not_allowed`` 400    local files are off, or the path leaves the allowed folder
-``too_many_redirects``    400     more redirect hops than ``max_redirects``
-``not_found``             400     a local file that does not exist
-``fetch_failed``          400     DNS failure, connection refused, the server's non-2xx
-``invalid_media``         400     the bytes are not an image/video/audio we can decode
-``too_many_items``        400     more images/videos/audios in one prompt than allowed
-``too_large``             413     more bytes than the modality's byte cap
-``too_many_pixels``       413     an image or video frame over ``max_image_pixels``
-``too_long``              413     audio longer than ``audio_max_seconds``
-``fetch_timeout``         408     connect, idle-read or total deadline passed
-========================  ======  =====================================================
+==========================  ======  ===================================================
+reason                      status  cause
+==========================  ======  ===================================================
+``invalid_url``             400     not a URL that can be fetched (no host, credentials)
+``scheme_not_allowed``      400     not http(s); ``file://`` where local files are off
+``domain_not_allowed``      400     the host is not in ``allowed_media_domains``
+``address_not_allowed``     400     the host resolves to a non-global address
+``local_path_not_allowed``  400     local files are off, or the path leaves the folder
+``too_many_redirects``      400     more redirect hops than ``max_redirects``
+``not_found``               400     a local file that does not exist
+``fetch_failed``            400     DNS failure, connection refused, a non-2xx answer
+``invalid_media``           400     bytes that are no image/video/audio we can decode
+``too_many_items``          400     more items of a modality in one prompt than allowed
+``too_large``               413     more bytes than the modality's byte cap
+``too_many_pixels``         413     an image or video frame over ``max_image_pixels``
+``too_long``                413     audio longer than ``audio_max_seconds``
+``fetch_timeout``           408     connect, idle-read or total deadline passed
+==========================  ======  ===================================================
 
 408 rather than 504: the issue asks for a 4xx, and the fetch is on the client's URL. Note
 that the official ``openai`` client retries 408 (twice by default), as it does 429 and 5xx.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import ssl
 from collections.abc import Sequence
 from types import TracebackType
@@ -131,9 +132,16 @@ class MediaFetcher:
 
     async def _follow(self, url: str, cap: int) -> bytes:
         current: str | httpx.URL = url
-        for _ in range(self.limits.max_redirects + 1):
-            target = check_url(current, self.limits.allowed_media_domains)
-            addresses = await self._checked_addresses(target)
+        for hop in range(self.limits.max_redirects + 1):
+            try:
+                target = check_url(current, self.limits.allowed_media_domains)
+                addresses = await self._checked_addresses(target)
+            except MediaRefusedError as exc:
+                if hop == 0:
+                    raise
+                raise MediaRefusedError(
+                    f"{exc.detail} (reached by a redirect from {_shown(url)})", reason=exc.reason
+                ) from exc
             response = await self._open(target, addresses)
             try:
                 if response.status_code in _REDIRECTS:
@@ -159,8 +167,12 @@ class MediaFetcher:
         )
 
     async def _checked_addresses(self, target: MediaTarget) -> Sequence[IPAddress]:
-        """Resolve once; refuse the host if any of its addresses is refused."""
-        addresses = await self._resolve(target.host, target.port)
+        """Resolve once (an IP literal is its own answer); refuse the host if any of its
+        addresses is refused."""
+        try:
+            addresses: Sequence[IPAddress] = [ipaddress.ip_address(target.host)]
+        except ValueError:
+            addresses = await self._resolve(target.host, target.port)
         if not addresses:
             raise MediaFetchError(f"{target.host} resolved to no address", reason="fetch_failed")
         # Every address, not only the first: a name that mixes public and private answers

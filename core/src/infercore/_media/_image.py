@@ -6,7 +6,12 @@ import asyncio
 import io
 from typing import TYPE_CHECKING, TypeAlias
 
-from infercore._media._errors import MediaDecodeError, MediaDependencyError, MediaTooLargeError
+from infercore._media._errors import (
+    MediaDecodeError,
+    MediaDependencyError,
+    MediaError,
+    MediaTooLargeError,
+)
 from infercore._media._fetch import MediaFetcher
 from infercore._media._limits import MediaLimits
 from infercore._media._pixels import fit_pixels
@@ -65,6 +70,8 @@ def decode_image(data: bytes, limits: MediaLimits) -> Image.Image:
                 raise _too_many_pixels(width, height, limits.max_image_pixels)
             image.load()
             return prepare_image(image, limits.max_pixels)
+    except MediaError:
+        raise  # ours, from inside the block (a ValueError, like the decoder's own errors)
     except Image.DecompressionBombError as exc:
         # Pillow's own guard (Image.MAX_IMAGE_PIXELS) fires inside open() for huge headers.
         raise MediaTooLargeError(

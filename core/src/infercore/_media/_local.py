@@ -86,7 +86,7 @@ def read_local_file(path: str | os.PathLike[str], root: Path | None, cap: int) -
         ) from exc
     except OSError as exc:
         raise _refused(path, f"it cannot be opened ({exc.strerror})") from exc
-    with os.fdopen(fd, "rb") as file:
+    try:
         opened = _opened_path(fd)
         if opened is not None and not Path(opened).is_relative_to(os.path.realpath(root)):
             raise _refused(path, "it moved outside the allowed folder while being opened")
@@ -100,6 +100,11 @@ def read_local_file(path: str | os.PathLike[str], root: Path | None, cap: int) -
                 f"limit of {cap}",
                 reason="too_large",
             )
+        file = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with file:
         data = file.read(cap + 1)
     if len(data) > cap:  # it grew while being read
         raise MediaTooLargeError(

@@ -44,8 +44,9 @@ MediaSource = str | bytes | os.PathLike[str]
 SourceKind = Literal["url", "data_uri", "file_url", "base64", "path"]
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-# Standard and URL-safe alphabets, optional padding.
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+# The standard or the URL-safe alphabet (never both: a path like "/a/b-c" mixes them),
+# optional padding.
+_BASE64 = re.compile(r"([A-Za-z0-9+/]+|[A-Za-z0-9_-]+)={0,2}")
 
 
 def _too_large(what: str, size: int, cap: int) -> MediaTooLargeError:

@@ -13,7 +13,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from infercore._media._errors import MediaDecodeError, MediaDependencyError, MediaTooLargeError
+from infercore._media._errors import (
+    MediaDecodeError,
+    MediaDependencyError,
+    MediaError,
+    MediaTooLargeError,
+)
 from infercore._media._fetch import MediaFetcher
 from infercore._media._limits import MediaLimits
 from infercore._media._pixels import fit_pixels
@@ -122,6 +127,8 @@ def decode_video(data: bytes, limits: MediaLimits) -> VideoClip:
         indices = sample_indices(total, source_fps, limits.fps, limits.max_frames)
         frames = reader.get_batch(indices).asnumpy()
         stamps = reader.get_frame_timestamp(indices)[:, 0]
+    except MediaError:
+        raise  # ours, from inside the block (a ValueError, like decord's own errors)
     except (decord.DECORDError, RuntimeError, AssertionError, IndexError, ValueError) as exc:
         raise MediaDecodeError(
             f"the video could not be decoded: {exc}", reason="invalid_media"

@@ -9,6 +9,7 @@ from infercore.testing._conformance import BackendConformance
 from infercore.testing._fake import FakeBackend, FakeOptions
 from infercore.testing._models import make_lora_adapter
 from infercore.testing._serving import INFERCORE_COMMAND, deployed, free_port, server_env
+from infercore.testing._vlm import make_idefics3_model
 
 __all__ = [
     "INFERCORE_COMMAND",
@@ -19,6 +20,7 @@ __all__ = [
     "deployed",
     "fake_plugin",
     "free_port",
+    "make_idefics3_model",
     "make_lora_adapter",
     "server_env",
 ]

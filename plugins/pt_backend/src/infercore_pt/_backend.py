@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    AutoTokenizer,
+)
+from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 from transformers.utils import logging as hf_logging
 
 from infercore import (
@@ -20,6 +28,7 @@ from infercore import (
     PreparedRequest,
     SamplingParams,
 )
+from infercore_pt._inputs import MediaInputs, encode_media
 from infercore_pt._options import PtOptions
 from infercore_pt._sampling import RowState
 from infercore_pt._scheduler import Scheduler, SequenceState, Step
@@ -55,6 +64,26 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _load_processor(model: str, trust_remote_code: bool) -> Any | None:
+    """The checkpoint's multimodal processor, or None for a text-only model.
+
+    A vision-language model is one whose config maps to an image-text-to-text
+    model and that ships a processor with an image or video processor.
+    """
+    config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    if config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        return None
+    try:
+        processor = AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        return None
+    if getattr(processor, "image_processor", None) is None and (
+        getattr(processor, "video_processor", None) is None
+    ):
+        return None
+    return processor
+
+
 class PtBackend(Backend):
     Options = PtOptions
 
@@ -65,20 +94,28 @@ class PtBackend(Backend):
             device = torch.device(options.device)
         else:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self._tokenizer = AutoTokenizer.from_pretrained(
-            model, trust_remote_code=options.trust_remote_code
-        )
+        self._processor = _load_processor(model, options.trust_remote_code)
+        if self._processor is not None:
+            self._tokenizer = self._processor.tokenizer
+        else:
+            self._tokenizer = AutoTokenizer.from_pretrained(
+                model, trust_remote_code=options.trust_remote_code
+            )
         kwargs: dict[str, Any] = dict(options.model_kwargs)
         if options.attn_implementation is not None:
             kwargs["attn_implementation"] = options.attn_implementation
-        self._model = AutoModelForCausalLM.from_pretrained(
+        auto_model = (
+            AutoModelForCausalLM if self._processor is None else AutoModelForImageTextToText
+        )
+        self._model = auto_model.from_pretrained(
             model,
             dtype=_choose_dtype(options.dtype, device),
             device_map=options.device_map if options.device_map is not None else device,
             trust_remote_code=options.trust_remote_code,
             **kwargs,
         ).eval()
-        config = self._model.config
+        # A vision-language config nests the language model's own.
+        config = self._model.config.get_text_config()
         self._max_model_len = (
             options.max_model_len
             or getattr(config, "max_position_embeddings", None)
@@ -128,6 +165,10 @@ class PtBackend(Backend):
         return self._tokenizer
 
     @property
+    def processor(self) -> Any:
+        return self._processor
+
+    @property
     def max_model_len(self) -> int:
         return int(self._max_model_len)
 
@@ -138,17 +179,28 @@ class PtBackend(Backend):
     async def generate(
         self, request: PreparedRequest, params: SamplingParams
     ) -> AsyncIterator[Delta]:
+        media: MediaInputs | None = None
+        prompt_ids = request.prompt_token_ids
+        if request.has_media:
+            media = await self._encode_media(request)
+            prompt_ids = media.prompt_ids
+            # The engine bounded max_tokens by the prompt before expansion.
+            room = self.max_model_len - len(prompt_ids)
+            params = dataclasses.replace(params, max_tokens=min(params.max_tokens, room))
         steps: asyncio.Queue[Step | BaseException] = asyncio.Queue()
         sequence = SequenceState(
-            prompt_ids=request.prompt_token_ids,
+            prompt_ids=prompt_ids,
             params=params,
-            row=RowState.create(params, request.prompt_token_ids, self._model.device),
+            row=RowState.create(params, prompt_ids, self._model.device),
             loop=asyncio.get_running_loop(),
             receive=steps.put_nowait,
             batch_key=request.adapter,
+            media=media,
         )
         self._scheduler.submit(sequence)
         detokenizer = IncrementalDetokenizer(self._tokenizer)
+        # Usage counts the prompt the model saw, media tokens included.
+        expanded = len(prompt_ids) if media is not None else None
         try:
             while True:
                 step = await steps.get()
@@ -158,11 +210,39 @@ class PtBackend(Backend):
                 text = detokenizer.push([token])
                 if finish is not None:
                     text += detokenizer.flush()
-                yield Delta((token,), text, logprobs, finish)
+                yield Delta((token,), text, logprobs, finish, prompt_tokens=expanded)
+                expanded = None
                 if finish is not None:
                     return
         finally:
             sequence.cancelled = True
+
+    async def _encode_media(self, request: PreparedRequest) -> MediaInputs:
+        if self._processor is None:
+            raise InvalidRequestError(
+                f"the model {self.model!r} takes text only: it has no image processor; "
+                "send a vision-language model images and videos",
+                param="messages",
+            )
+        if request.audios:
+            raise InvalidRequestError(
+                "the pt backend takes images and videos, not audio", param="messages"
+            )
+        try:
+            # Pixel preprocessing is CPU work: keep it off the event loop.
+            media = await asyncio.to_thread(encode_media, self._processor, request)
+        except (ValueError, TypeError) as exc:
+            raise InvalidRequestError(
+                f"the model's processor refused the media: {exc}", param="messages"
+            ) from exc
+        if len(media.prompt_ids) >= self.max_model_len:
+            raise InvalidRequestError(
+                f"with its media expanded the prompt has {len(media.prompt_ids)} tokens, and this "
+                f"model's context holds {self.max_model_len}; send fewer or smaller images or "
+                "videos, or a shorter prompt",
+                param="messages",
+            )
+        return media
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._scheduler.stop)

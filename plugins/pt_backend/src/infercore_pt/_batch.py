@@ -7,7 +7,7 @@ so the batch keeps decoding while its members change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -45,9 +45,18 @@ class Batch:
 
     @classmethod
     def prefill(
-        cls, model: Any, members: list[Any], prompts: Sequence[Sequence[int]], pad_id: int
+        cls,
+        model: Any,
+        members: list[Any],
+        prompts: Sequence[Sequence[int]],
+        pad_id: int,
+        media: Mapping[str, torch.Tensor] | None = None,
     ) -> tuple[Batch, torch.Tensor]:
-        """Run the prompts through the model; return the batch and the next-token logits."""
+        """Run the prompts through the model; return the batch and the next-token logits.
+
+        ``media`` holds the processor's tensors (``pixel_values``, ...) for a
+        single prompt whose media tokens they fill in.
+        """
         device = model.device
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
@@ -56,15 +65,22 @@ class Batch:
             ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
             mask[row, width - len(prompt) :] = 1
         ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
-        cache = DynamicCache()
+        inputs: dict[str, Any]
+        if media is None:
+            inputs = {"position_ids": (mask.cumsum(dim=-1) - 1).clamp(min=0)}
+        else:
+            # A media prompt is one unpadded row, so the model may place its
+            # tokens itself, as some must (Qwen2-VL's rotary positions follow
+            # the image grid).
+            assert len(prompts) == 1, "a prompt with media is prefilled on its own"
+            inputs = dict(media)
         output = model(
             input_ids=ids,
             attention_mask=mask,
-            position_ids=positions,
-            past_key_values=cache,
+            past_key_values=DynamicCache(),
             use_cache=True,
             logits_to_keep=1,
+            **inputs,
         )
         lengths = mask.sum(dim=-1)
         empty = torch.zeros(len(prompts), dtype=torch.long, device=device)

@@ -8,7 +8,11 @@ from collections.abc import Callable
 from infercore import Backend, BackendSpec, Capabilities, hookimpl
 from infercore_pt._options import PtOptions
 
-CAPABILITIES = Capabilities(max_top_logprobs=20, lora=True)
+# Capabilities are per backend, not per model: the backend itself refuses
+# media for a checkpoint without a multimodal processor.
+CAPABILITIES = Capabilities(
+    max_top_logprobs=20, modalities=frozenset({"image", "video"}), lora=True
+)
 
 
 def _probe() -> str | None:

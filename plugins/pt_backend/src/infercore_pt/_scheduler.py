@@ -14,6 +14,7 @@ import torch
 from infercore import EngineError, SamplingParams, TokenLogprobs
 from infercore.types import FinishReason
 from infercore_pt._batch import Batch
+from infercore_pt._inputs import MediaInputs
 from infercore_pt._sampling import RowState, sample
 
 __all__ = ["Scheduler", "SequenceState"]
@@ -27,8 +28,9 @@ class SequenceState:
     """One request inside the scheduler.
 
     ``batch_key`` says which sequences may share a batch (for example the
-    same LoRA adapter); ``cancelled`` is set by the consumer and honoured at
-    the next step.
+    same LoRA adapter); ``media`` holds the processor's tensors of a prompt
+    with images or videos, which is prefilled on its own; ``cancelled`` is
+    set by the consumer and honoured at the next step.
     """
 
     prompt_ids: Sequence[int]
@@ -37,6 +39,7 @@ class SequenceState:
     loop: asyncio.AbstractEventLoop
     receive: Callable[[Step | BaseException], None]
     batch_key: Hashable = None
+    media: MediaInputs | None = None
     cancelled: bool = field(default=False)
 
 
@@ -114,8 +117,14 @@ class Scheduler:
                 key = head.batch_key
             if head.batch_key != key:
                 break
+            # Media tensors differ in shape per prompt: such a prompt is
+            # prefilled alone, then decodes in the batch like any other.
+            if head.media is not None and admitted:
+                break
             admitted.append(self._waiting.popleft())
             room -= 1
+            if head.media is not None:
+                break
         return admitted
 
     def _run(self) -> None:
@@ -144,8 +153,13 @@ class Scheduler:
             return batch
         self._select(members[0].batch_key)
         if joining:
+            media = joining[0].media
             group, logits = Batch.prefill(
-                self._model, joining, [s.prompt_ids for s in joining], self._pad_id
+                self._model,
+                joining,
+                [s.prompt_ids for s in joining],
+                self._pad_id,
+                media.to(self._model.device, self._model.dtype) if media is not None else None,
             )
             self._advance(group, logits)
             if batch is None:
