@@ -7,12 +7,15 @@ says how to install them) where the ``serve`` extra is missing.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from infercore._errors import InfercoreError
+from infercore._media import MediaLimits
 from infercore._server._settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
 
 __all__ = ["add_deploy_command"]
@@ -127,8 +130,54 @@ def add_deploy_command(
         choices=["critical", "error", "warning", "info", "debug"],
         help="server log level (default: info)",
     )
+    media = parser.add_argument_group(
+        "media",
+        "where request media may come from (budgets: MAX_PIXELS, VIDEO_MAX_PIXELS, "
+        "FPS, FPS_MAX_FRAMES)",
+    )
+    media.add_argument(
+        "--allowed-media-domains",
+        nargs="+",
+        metavar="DOMAIN",
+        help="fetch media only from these hosts and their subdomains (default: any global host)",
+    )
+    media.add_argument(
+        "--allowed-local-media-path",
+        type=Path,
+        metavar="DIR",
+        help="let requests name local files and file:// URLs inside DIR (default: refused)",
+    )
+    media.add_argument(
+        "--allowed-media-networks",
+        nargs="+",
+        metavar="CIDR",
+        default=[],
+        help="non-global networks media may be fetched from, such as 10.1.0.0/16 "
+        "(default: global addresses only)",
+    )
+    media.add_argument(
+        "--limit-mm-per-prompt",
+        type=json.loads,
+        metavar="JSON",
+        help='most media items of a kind per prompt, such as \'{"image": 4, "video": 1}\'',
+    )
     add_generation_flags(parser)
     parser.set_defaults(func=_deploy)
+
+
+def _media_limits(args: argparse.Namespace) -> MediaLimits:
+    """Safe limits for a server: only what the flags open, on top of the defaults."""
+    overrides: dict[str, Any] = {"allowed_networks": tuple(args.allowed_media_networks)}
+    if args.allowed_media_domains:
+        overrides["allowed_media_domains"] = tuple(args.allowed_media_domains)
+    if args.allowed_local_media_path is not None:
+        overrides["allowed_local_media_path"] = args.allowed_local_media_path.resolve()
+    if args.limit_mm_per_prompt is not None:
+        overrides["limit_per_prompt"] = args.limit_mm_per_prompt
+    try:
+        return MediaLimits.from_env(**overrides)
+    except ValueError as exc:
+        raise InfercoreError(f"invalid media settings: {exc}") from exc
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -166,5 +215,8 @@ def _deploy(args: argparse.Namespace) -> int:
     settings.checked_defaults()
     options: dict[str, Any] = dict(args.options)
     adapters = dict(args.adapters)
-    with Engine(args.model, backend=args.backend, adapters=adapters, **options) as engine:
+    media = _media_limits(args)
+    with Engine(
+        args.model, backend=args.backend, adapters=adapters, media=media, **options
+    ) as engine:
         return serve(engine, settings)

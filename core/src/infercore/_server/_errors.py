@@ -18,6 +18,7 @@ from infercore._errors import (
     ModelNotFoundError,
     OverCapacityError,
 )
+from infercore._media import MediaError
 
 __all__ = ["APIError", "from_engine_error", "from_validation_error"]
 
@@ -110,6 +111,8 @@ class APIError(Exception):
 
 def from_engine_error(exc: InfercoreError) -> APIError:
     """The response for an error the engine raised for one request."""
+    if isinstance(exc, MediaError):
+        return APIError(exc.status, str(exc), param=exc.param, code=exc.reason)
     if isinstance(exc, InvalidRequestError):
         return APIError.bad_request(str(exc), exc.param)
     if isinstance(exc, OverCapacityError):

@@ -110,6 +110,10 @@ class ChatCompletionRequest(GenerationBody):
     """The body of ``POST /v1/chat/completions``."""
 
     messages: list[ChatMessage] = Field(min_length=1)
+    # The tag form: `<image>`, `<video>`, `<audio>` in the text, the sources here in order.
+    images: list[str] = Field(default_factory=list)
+    videos: list[str] = Field(default_factory=list)
+    audios: list[str] = Field(default_factory=list)
     parallel_tool_calls: bool | None = None  # means nothing without tools
     tools: Any = None
     tool_choice: Any = None
@@ -132,7 +136,13 @@ class ChatCompletionRequest(GenerationBody):
 
     def infer_request(self, adapter: str | None) -> InferRequest:
         # The messages are validated already; pydantic takes them as they are.
-        return InferRequest(messages=self.messages, adapter=adapter)
+        return InferRequest(
+            messages=self.messages,
+            images=self.images,
+            videos=self.videos,
+            audios=self.audios,
+            adapter=adapter,
+        )
 
 
 class CompletionRequest(GenerationBody):
