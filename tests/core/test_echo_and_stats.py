@@ -46,6 +46,13 @@ def test_echo_with_ignore_eos_repeats_up_to_max_tokens(echo: infercore.Engine) -
     assert response.usage.completion_tokens == 9
 
 
+def test_echo_cut_inside_a_character_shows_the_replacement(echo: infercore.Engine) -> None:
+    (response,) = echo.infer(HELLO, {"max_tokens": 2})
+    assert isinstance(response, ChatCompletionResponse)
+    assert response.choices[0].message.content == "h\ufffd"
+    assert response.choices[0].finish_reason == "length"
+
+
 def test_echo_refuses_sampling_it_cannot_do(echo: infercore.Engine) -> None:
     with pytest.raises(infercore.InvalidRequestError, match="temperature") as caught:
         echo.infer(HELLO, {"temperature": 0.7})

@@ -286,9 +286,9 @@ class Engine:
             **{name: getattr(config, name) for name in _SAMPLING_CONFIG_FIELDS},
         )
         # Each choice gets its own seed, so n samples differ yet repeat exactly.
-        samples = tuple(
+        samples = (base,) + tuple(
             replace(base, seed=None if base.seed is None else base.seed + index)
-            for index in range(config.n)
+            for index in range(1, config.n)
         )
         return _Job(
             id=f"chatcmpl-{request_id}",
@@ -532,6 +532,8 @@ async def _all(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
     A bare TaskGroup would raise an ExceptionGroup, which callers catching
     :class:`EngineError` or :class:`InvalidRequestError` would miss.
     """
+    if len(coros) == 1:  # the common case (n=1) needs no tasks
+        return [await coros[0]]
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(coro) for coro in coros]
