@@ -286,10 +286,11 @@ class Engine:
             **{name: getattr(config, name) for name in _SAMPLING_CONFIG_FIELDS},
         )
         # Each choice gets its own seed, so n samples differ yet repeat exactly.
-        samples = (base,) + tuple(
+        others = (
             replace(base, seed=None if base.seed is None else base.seed + index)
             for index in range(1, config.n)
         )
+        samples = (base, *others)
         return _Job(
             id=f"chatcmpl-{request_id}",
             created=int(time.time()),
