@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing, nullcontext
+from dataclasses import replace
 from typing import Any
 
-from vllm.inputs import TokensPrompt
+from vllm.inputs import TextPrompt, TokensPrompt
 from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
 from vllm.sampling_params import RequestOutputKind
@@ -97,6 +98,7 @@ class VllmBackend(Backend):
         assert isinstance(options, VllmOptions)
         self._engine = AsyncLLM.from_engine_args(engine_args(model, options))
         self._tokenizer = self._engine.get_tokenizer()
+        self._processor = _multimodal_processor(model, options.trust_remote_code)
         self._max_model_len = int(self._engine.model_config.max_model_len)
         self._lora_enabled = options.enable_lora
         self._adapters: dict[str, LoRARequest] = {}
@@ -128,6 +130,10 @@ class VllmBackend(Backend):
         return self._tokenizer
 
     @property
+    def processor(self) -> Any:
+        return self._processor
+
+    @property
     def max_model_len(self) -> int:
         return self._max_model_len
 
@@ -138,7 +144,10 @@ class VllmBackend(Backend):
     async def generate(
         self, request: PreparedRequest, params: SamplingParams
     ) -> AsyncIterator[Delta]:
-        prompt = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
+        prompt: Any = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
+        if request.has_media:
+            # vLLM's own processor expands each placeholder of the text prompt.
+            prompt = TextPrompt(prompt=request.prompt, multi_modal_data=_media_data(request))
         adapter = self._adapters[request.adapter] if request.adapter is not None else None
         async with self._gate.hold(request.adapter) if self._gate else nullcontext():
             outputs = self._engine.generate(
@@ -146,14 +155,40 @@ class VllmBackend(Backend):
             )
             # Closing vLLM's generator (the caller stopped) makes it abort the request.
             async with aclosing(outputs):
+                first = True
                 async for output in outputs:
-                    yield _delta(output, params.logprobs)
+                    delta = _delta(output, params.logprobs)
+                    if first and request.has_media:
+                        delta = replace(delta, prompt_tokens=len(output.prompt_token_ids))
+                    first = False
+                    yield delta
 
     async def aclose(self) -> None:
         self._engine.shutdown()
         # Dropped now, its finaliser runs while the interpreter is whole,
         # rather than at exit where it fails noisily.
         del self._engine
+
+
+def _multimodal_processor(model: str, trust_remote_code: bool) -> Any:
+    """The model's processor if it takes images or videos; None for a text-only model."""
+    from transformers import AutoProcessor
+
+    try:
+        processor = AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        return None
+    has_media = hasattr(processor, "image_processor") or hasattr(processor, "video_processor")
+    return processor if has_media else None
+
+
+def _media_data(request: PreparedRequest) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if request.images:
+        data["image"] = list(request.images)
+    if request.videos:
+        data["video"] = [clip.frames for clip in request.videos]
+    return data
 
 
 def _delta(output: Any, top_logprobs: int | None) -> Delta:

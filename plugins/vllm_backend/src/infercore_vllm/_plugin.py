@@ -8,7 +8,9 @@ from collections.abc import Callable
 from infercore import Backend, BackendSpec, Capabilities, hookimpl
 from infercore_vllm._options import VllmOptions
 
-CAPABILITIES = Capabilities(max_top_logprobs=20, lora=True)
+CAPABILITIES = Capabilities(
+    max_top_logprobs=20, lora=True, modalities=frozenset({"image", "video"})
+)
 
 
 def _probe() -> str | None:
