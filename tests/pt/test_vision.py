@@ -216,3 +216,35 @@ async def test_the_backend_itself_refuses_media_for_a_text_only_model() -> None:
                 pass
     finally:
         await backend.aclose()
+
+
+def test_the_interactive_chat_asks_for_each_tagged_image(
+    engine: infercore.Engine, model_path: Path, images: dict[str, Path]
+) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    from infercore.testing import INFERCORE_COMMAND, server_env
+
+    flags = ["--model", str(model_path), "--backend", "pt", "-O", "dtype=float32"]
+    chat = pexpect.spawn(
+        INFERCORE_COMMAND[0],
+        [*INFERCORE_COMMAND[1:], "infer", *flags, "--temperature", "0", "--max-tokens", "6"],
+        env={**server_env(), "TERM": "dumb"},
+        encoding="utf-8",
+        timeout=120,
+        echo=False,
+    )
+    try:
+        chat.expect_exact("<<< ")
+        chat.sendline(f"<image>{QUESTION}")
+        chat.expect_exact("Input an image path or URL <<< ")
+        chat.sendline(str(images["red"]))
+        chat.expect_exact(">>> ")
+        chat.expect_exact("\r\n<<< ")
+        answer = str(chat.before).strip()
+        chat.sendline("exit")
+        chat.expect(pexpect.EOF)
+    finally:
+        chat.close(force=True)
+    request = {"messages": [{"role": "user", "content": f"<image>{QUESTION}"}]}
+    (expected,) = engine.infer([{**request, "images": [str(images["red"])]}], GREEDY)
+    assert answer == expected.choices[0].message.content  # type: ignore[union-attr]

@@ -2,12 +2,14 @@
 
 Commands typed at the prompt: ``multi-line`` (each query then ends with a
 line ending in ``#``), ``single-line``, ``reset-system``, ``clear`` (forget
-the conversation), ``quit`` or ``exit``.
+the conversation), ``quit`` or ``exit``. A query with ``<image>``,
+``<video>`` or ``<audio>`` tags asks for each one's path or URL in turn.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, TextIO
@@ -21,6 +23,8 @@ from infercore._types import ChatCompletionChunk, ChatCompletionResponse, Reques
 __all__ = ["run_chat"]
 
 _HELP = "Commands: multi-line (end a query with #), single-line, reset-system, clear, quit or exit."
+_TAG = re.compile(r"<(image|video|audio)>")
+_ARTICLE = {"image": "an", "video": "a", "audio": "an"}
 
 
 class _Infers(Protocol):
@@ -35,14 +39,26 @@ class _Session:
         self.config = config
         self.system = system
         self.history: list[dict[str, Any]] = []
+        # The conversation's media so far, in tag order: the history keeps its tags.
+        self.media: dict[str, list[str]] = {"images": [], "videos": [], "audios": []}
+
+    def clear(self) -> None:
+        self.history.clear()
+        for sources in self.media.values():
+            sources.clear()
 
     def messages(self, query: str) -> list[dict[str, Any]]:
         head = [{"role": "system", "content": self.system}] if self.system else []
         return [*head, *self.history, {"role": "user", "content": query}]
 
-    def ask(self, query: str, out: TextIO) -> str:
-        """Answer ``query``, writing the answer to ``out`` as it comes."""
-        request = {"messages": self.messages(query)}
+    def ask(self, query: str, out: TextIO, media: dict[str, list[str]] | None = None) -> str:
+        """Answer ``query`` (with ``media`` for its tags), writing the answer as it comes."""
+        added = media or {}
+        media_so_far = {
+            kind: [*sources, *added.get(kind, [])] for kind, sources in self.media.items()
+        }
+        request: dict[str, Any] = {"messages": self.messages(query)}
+        request.update({kind: sources for kind, sources in media_so_far.items() if sources})
         (result,) = self.engine.infer([request], self.config)
         if isinstance(result, ChatCompletionResponse):
             answer = result.choices[0].message.content or ""
@@ -55,7 +71,20 @@ class _Session:
             {"role": "user", "content": query},
             {"role": "assistant", "content": answer},
         ]
+        self.media = media_so_far
         return answer
+
+
+def _ask_for_media(query: str) -> dict[str, list[str]] | None:
+    """The path or URL of each tag in ``query``, asked in turn; None at end of input."""
+    media: dict[str, list[str]] = {"images": [], "videos": [], "audios": []}
+    for match in _TAG.finditer(query):
+        kind = match.group(1)
+        source = _read(f"Input {_ARTICLE[kind]} {kind} path or URL <<< ", multi_line=False)
+        if source is None:
+            return None
+        media[f"{kind}s"].append(source.strip())
+    return media
 
 
 def _write_stream(chunks: Iterator[ChatCompletionChunk], out: TextIO) -> str:
@@ -126,7 +155,7 @@ def run_chat(args: argparse.Namespace) -> int:
     with _connect(args) as engine:
         session = _Session(engine, config, args.system)
         if args.query is not None:
-            session.ask(args.query, sys.stdout)
+            session.ask(args.query, sys.stdout, _ask_for_media(args.query))
             return 0
         if isinstance(engine, InferClient):
             print(f"infercore chat with {engine.model} at {engine.base_url}. {_HELP}")
@@ -148,17 +177,21 @@ def run_chat(args: argparse.Namespace) -> int:
                 multi_line = False
                 print("Single-line mode.")
             elif command == "clear":
-                session.history.clear()
+                session.clear()
                 print("Conversation cleared.")
             elif command == "reset-system":
                 system = _read("<<<[S] ", multi_line)
                 session.system = system.strip() if system and system.strip() else None
-                session.history.clear()
+                session.clear()
                 print("System prompt set; conversation cleared.")
             elif command:
+                media = _ask_for_media(query)
+                if media is None:
+                    print()
+                    return 0
                 sys.stdout.write(">>> ")
                 try:
-                    session.ask(query, sys.stdout)
+                    session.ask(query, sys.stdout, media)
                 except InfercoreError as exc:
                     # A refused query (say, the conversation outgrew the context) ends
                     # that answer, not the chat; `clear` makes room again.
