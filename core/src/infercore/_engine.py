@@ -14,7 +14,14 @@ from typing import Any, Self, TypeVar
 
 from pydantic import ValidationError
 
-from infercore._backend import Backend, BackendOptions, Delta, PreparedRequest, SamplingParams
+from infercore._backend import (
+    SAMPLING_FIELDS,
+    Backend,
+    BackendOptions,
+    Delta,
+    PreparedRequest,
+    SamplingParams,
+)
 from infercore._chat import render_prompt
 from infercore._errors import EngineError, InfercoreError, InvalidRequestError
 from infercore._loop import LoopThread
@@ -47,16 +54,8 @@ RequestLike = InferRequest | Mapping[str, Any]
 ConfigLike = RequestConfig | Mapping[str, Any] | None
 InferResult = list[ChatCompletionResponse] | list[Iterator[ChatCompletionChunk]]
 
-_SAMPLING_CONFIG_FIELDS = (
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repetition_penalty",
-    "presence_penalty",
-    "frequency_penalty",
-    "seed",
-)
+# The sampling settings a config leaves unset with None; ignore_eos is a flag.
+_SAMPLING_CONFIG_FIELDS = tuple(sorted(SAMPLING_FIELDS - {"ignore_eos"}))
 
 
 def _invalid(exc: ValidationError, what: str) -> InvalidRequestError:
