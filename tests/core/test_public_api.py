@@ -48,6 +48,7 @@ EXPECTED_INFERCORE = {
     "get_plugin_manager",
     "hookimpl",
     "infer",
+    "load_multimodal_processor",
 }
 EXPECTED_TESTING = {
     "BackendConformance",

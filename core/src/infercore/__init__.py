@@ -26,6 +26,7 @@ from infercore._errors import (
 )
 from infercore._hookspec import hookimpl
 from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
+from infercore._processor import load_multimodal_processor
 from infercore._registry import BackendSpec, ModelAlias
 from infercore._stats import InferStats
 from infercore._types import (
@@ -74,4 +75,5 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "infer",
+    "load_multimodal_processor",
 ]

@@ -9,13 +9,10 @@ from typing import Any
 
 import torch
 from transformers import (
-    AutoConfig,
     AutoModelForCausalLM,
     AutoModelForImageTextToText,
-    AutoProcessor,
     AutoTokenizer,
 )
-from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 from transformers.utils import logging as hf_logging
 
 from infercore import (
@@ -27,6 +24,7 @@ from infercore import (
     InvalidRequestError,
     PreparedRequest,
     SamplingParams,
+    load_multimodal_processor,
 )
 from infercore_pt._inputs import MediaInputs, encode_media
 from infercore_pt._options import PtOptions
@@ -64,26 +62,6 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     return frozenset(ids)
 
 
-def _load_processor(model: str, trust_remote_code: bool) -> Any | None:
-    """The checkpoint's multimodal processor, or None for a text-only model.
-
-    A vision-language model is one whose config maps to an image-text-to-text
-    model and that ships a processor with an image or video processor.
-    """
-    config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
-    if config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
-        return None
-    try:
-        processor = AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError):
-        return None
-    if getattr(processor, "image_processor", None) is None and (
-        getattr(processor, "video_processor", None) is None
-    ):
-        return None
-    return processor
-
-
 class PtBackend(Backend):
     Options = PtOptions
 
@@ -94,7 +72,9 @@ class PtBackend(Backend):
             device = torch.device(options.device)
         else:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self._processor = _load_processor(model, options.trust_remote_code)
+        self._processor = load_multimodal_processor(
+            model, trust_remote_code=options.trust_remote_code
+        )
         if self._processor is not None:
             self._tokenizer = self._processor.tokenizer
         else:

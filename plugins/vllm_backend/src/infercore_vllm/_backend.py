@@ -22,6 +22,7 @@ from infercore import (
     PreparedRequest,
     SamplingParams,
     TokenLogprobs,
+    load_multimodal_processor,
 )
 from infercore.types import FinishReason
 from infercore_vllm._gate import AdapterGate
@@ -98,7 +99,9 @@ class VllmBackend(Backend):
         assert isinstance(options, VllmOptions)
         self._engine = AsyncLLM.from_engine_args(engine_args(model, options))
         self._tokenizer = self._engine.get_tokenizer()
-        self._processor = _multimodal_processor(model, options.trust_remote_code)
+        self._processor = load_multimodal_processor(
+            model, trust_remote_code=options.trust_remote_code
+        )
         self._max_model_len = int(self._engine.model_config.max_model_len)
         self._lora_enabled = options.enable_lora
         self._adapters: dict[str, LoRARequest] = {}
@@ -168,18 +171,6 @@ class VllmBackend(Backend):
         # Dropped now, its finaliser runs while the interpreter is whole,
         # rather than at exit where it fails noisily.
         del self._engine
-
-
-def _multimodal_processor(model: str, trust_remote_code: bool) -> Any:
-    """The model's processor if it takes images or videos; None for a text-only model."""
-    from transformers import AutoProcessor
-
-    try:
-        processor = AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError):
-        return None
-    has_media = hasattr(processor, "image_processor") or hasattr(processor, "video_processor")
-    return processor if has_media else None
 
 
 def _media_data(request: PreparedRequest) -> dict[str, Any]:
