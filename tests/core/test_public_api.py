@@ -32,6 +32,8 @@ EXPECTED_INFERCORE = {
     "InferStats",
     "InfercoreError",
     "InvalidRequestError",
+    "MediaError",
+    "MediaLimits",
     "ModelAlias",
     "ModelNotFoundError",
     "OverCapacityError",
@@ -44,6 +46,7 @@ EXPECTED_INFERCORE = {
     "Tokenizer",
     "UnknownBackendError",
     "Usage",
+    "VideoClip",
     "__version__",
     "get_plugin_manager",
     "hookimpl",
@@ -58,10 +61,13 @@ EXPECTED_TESTING = {
     "fake_plugin",
     "make_lora_adapter",
     "make_idefics3_model",
+    "make_qwen2_audio_model",
+    "make_qwen2_vl_model",
     "INFERCORE_COMMAND",
     "deployed",
     "free_port",
     "server_env",
+    "serving_folder",
 }
 
 
@@ -88,7 +94,7 @@ def test_every_public_name_is_importable(module: str, expected: set[str]) -> Non
 
 def test_every_public_error_is_an_infercore_error() -> None:
     errors = [getattr(infercore, name) for name in EXPECTED_INFERCORE if name.endswith("Error")]
-    assert len(errors) == 9
+    assert len(errors) == 10
     assert all(issubclass(error, infercore.InfercoreError) for error in errors)
 
 

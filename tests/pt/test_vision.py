@@ -10,10 +10,7 @@ shared batch.
 from __future__ import annotations
 
 import base64
-import http.server
-import threading
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,7 @@ from transformers import AutoProcessor
 
 import infercore
 from infercore import PreparedRequest, SamplingParams
-from infercore.testing import make_idefics3_model
+from infercore.testing import make_idefics3_model, serving_folder
 from infercore_pt import PtOptions
 from infercore_pt._backend import PtBackend
 
@@ -57,17 +54,8 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def server_url(images: dict[str, Path]) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 serving the image folder."""
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(images["red"].parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving_folder(images["red"].parent) as url:
+        yield url
 
 
 def _image_request(source: str) -> dict[str, Any]:

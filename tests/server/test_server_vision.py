@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import base64
-import http.server
-import threading
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import openai
@@ -15,7 +12,7 @@ import pytest
 pytest.importorskip("torch")
 from PIL import Image
 
-from infercore.testing import deployed, make_idefics3_model
+from infercore.testing import deployed, make_idefics3_model, serving_folder
 
 QUESTION = "What is in this image?"
 
@@ -29,13 +26,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def image_url(image: Path) -> Iterator[str]:
-    """The image from a real HTTP server on 127.0.0.1."""
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(image.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{image.name}"
-    server.shutdown()
+    with serving_folder(image.parent) as url:
+        yield f"{url}/{image.name}"
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from infercore._errors import (
     UnknownBackendError,
 )
 from infercore._hookspec import hookimpl
+from infercore._media import MediaError, MediaLimits, VideoClip
 from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
 from infercore._processor import load_multimodal_processor
 from infercore._registry import BackendSpec, ModelAlias
@@ -59,6 +60,8 @@ __all__ = [
     "InferStats",
     "InfercoreError",
     "InvalidRequestError",
+    "MediaError",
+    "MediaLimits",
     "ModelAlias",
     "ModelNotFoundError",
     "OverCapacityError",
@@ -71,6 +74,7 @@ __all__ = [
     "Tokenizer",
     "UnknownBackendError",
     "Usage",
+    "VideoClip",
     "__version__",
     "get_plugin_manager",
     "hookimpl",

@@ -8,11 +8,7 @@ from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    AutoModelForImageTextToText,
-    AutoTokenizer,
-)
+from transformers import AutoModelForCausalLM, AutoModelForMultimodalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from infercore import (
@@ -84,9 +80,7 @@ class PtBackend(Backend):
         kwargs: dict[str, Any] = dict(options.model_kwargs)
         if options.attn_implementation is not None:
             kwargs["attn_implementation"] = options.attn_implementation
-        auto_model = (
-            AutoModelForCausalLM if self._processor is None else AutoModelForImageTextToText
-        )
+        auto_model = AutoModelForCausalLM if self._processor is None else AutoModelForMultimodalLM
         self._model = auto_model.from_pretrained(
             model,
             dtype=_choose_dtype(options.dtype, device),
@@ -200,14 +194,20 @@ class PtBackend(Backend):
     async def _encode_media(self, request: PreparedRequest) -> MediaInputs:
         if self._processor is None:
             raise InvalidRequestError(
-                f"the model {self.model!r} takes text only: it has no image processor; "
-                "send a vision-language model images and videos",
+                f"the model {self.model!r} takes text only: it has no multimodal processor; "
+                "send images, videos and audio to a model made for them",
                 param="messages",
             )
-        if request.audios:
-            raise InvalidRequestError(
-                "the pt backend takes images and videos, not audio", param="messages"
-            )
+        for items, part, kind in (
+            (request.images, "image_processor", "images"),
+            (request.videos, "video_processor", "videos"),
+            (request.audios, "feature_extractor", "audio"),
+        ):
+            if items and getattr(self._processor, part, None) is None:
+                raise InvalidRequestError(
+                    f"the model {self.model!r} does not take {kind}: its processor has no {part}",
+                    param="messages",
+                )
         try:
             # Pixel preprocessing is CPU work: keep it off the event loop.
             media = await asyncio.to_thread(encode_media, self._processor, request)

@@ -26,6 +26,27 @@ def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
     return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
+def _set_rope_deltas(model: Any, value: torch.Tensor | None) -> None:
+    inner = getattr(model, "model", None)
+    if inner is not None and hasattr(inner, "rope_deltas"):
+        inner.rope_deltas = value
+
+
+def _rope_deltas(model: Any, positions: torch.Tensor) -> torch.Tensor:
+    """How far each row's next position lies from its length, after a media prefill.
+
+    Models with multimodal rotary positions (Qwen2-VL and its kin) give a
+    media item's tokens grid coordinates, so a prompt's last position is not
+    its length less one. Such a model keeps the offset of each row in
+    ``rope_deltas`` (transformers' convention), which decoding must add, as
+    ``generate`` does.
+    """
+    deltas = getattr(getattr(model, "model", None), "rope_deltas", None)
+    if deltas is None:
+        return torch.zeros_like(positions)
+    return deltas.reshape(-1).to(positions.device, positions.dtype)
+
+
 class Batch:
     """The model inputs of the sequences now decoding; rows follow ``members``."""
 
@@ -74,6 +95,7 @@ class Batch:
             # the image grid).
             assert len(prompts) == 1, "a prompt with media is prefilled on its own"
             inputs = dict(media)
+            _set_rope_deltas(model, None)
         output = model(
             input_ids=ids,
             attention_mask=mask,
@@ -82,9 +104,11 @@ class Batch:
             logits_to_keep=1,
             **inputs,
         )
-        lengths = mask.sum(dim=-1)
+        positions = mask.sum(dim=-1)
+        if media is not None:
+            positions = positions + _rope_deltas(model, positions)
         empty = torch.zeros(len(prompts), dtype=torch.long, device=device)
-        return cls(members, output.past_key_values, mask, lengths, empty), output.logits[:, -1, :]
+        return cls(members, output.past_key_values, mask, positions, empty), output.logits[:, -1, :]
 
     def step(self, model: Any) -> torch.Tensor:
         """Feed every pending token; return the next-token logits of each row."""

@@ -18,7 +18,7 @@ class MediaInputs:
 
     ``prompt_ids`` holds the model's media tokens in place of each
     placeholder; ``tensors`` is everything else the processor made (such as
-    ``pixel_values``, ``pixel_attention_mask``, ``image_grid_thw``), which
+    ``pixel_values``, ``image_grid_thw``, ``input_features``), which
     only the prefill needs: decode steps read the media from the KV cache.
     """
 
@@ -64,6 +64,10 @@ def encode_media(processor: Any, request: PreparedRequest) -> MediaInputs:
         kwargs["images"] = list(request.images)
     if request.videos:
         kwargs.update(_video_kwargs(request.videos))
+    if request.audios:
+        # The core resampled each clip to the feature extractor's own rate.
+        kwargs["audio"] = list(request.audios)
+        kwargs["sampling_rate"] = processor.feature_extractor.sampling_rate
     # The rendered chat template already carries its special tokens.
     encoded = processor(**kwargs, add_special_tokens=False)
     tensors = {name: value for name, value in encoded.items() if isinstance(value, torch.Tensor)}

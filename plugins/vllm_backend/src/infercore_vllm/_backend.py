@@ -179,6 +179,9 @@ def _media_data(request: PreparedRequest) -> dict[str, Any]:
         data["image"] = list(request.images)
     if request.videos:
         data["video"] = [clip.frames for clip in request.videos]
+    if request.audios:
+        # Already at the rate of the processor's feature extractor, as vLLM expects.
+        data["audio"] = list(request.audios)
     return data
 
 

@@ -9,7 +9,7 @@ from infercore import Backend, BackendSpec, Capabilities, hookimpl
 from infercore_vllm._options import VllmOptions
 
 CAPABILITIES = Capabilities(
-    max_top_logprobs=20, lora=True, modalities=frozenset({"image", "video"})
+    max_top_logprobs=20, lora=True, modalities=frozenset({"image", "video", "audio"})
 )
 
 

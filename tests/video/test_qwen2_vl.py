@@ -1,0 +1,223 @@
+"""Video (and images) through Qwen2-VL on the pt backend.
+
+A small Qwen2-VL is built here around SmolLM2 with the real Qwen2-VL
+processor, whose video processor needs torchvision; that is why these tests
+have an environment of their own. Qwen2-VL gives media tokens grid positions
+(multimodal rotary embeddings), so these tests also hold the pt batch to
+placing each row's decode positions where ``generate`` would.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clips import write_clip
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+import infercore
+from infercore import MediaLimits
+from infercore.testing import make_qwen2_vl_model, serving_folder
+
+QUESTION = "What is in this video?"
+GREEDY = {"temperature": 0.0, "max_tokens": 8}
+#: Each pair of 64x48 frames becomes one temporal patch of 2x2 tokens.
+TOKENS_PER_FRAME_PAIR = 4
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_qwen2_vl_model(tmp_path_factory.mktemp("qwen2vl") / "qwen2-vl")
+
+
+@pytest.fixture(scope="module")
+def engine(model_path: Path) -> Iterator[infercore.Engine]:
+    with infercore.Engine(str(model_path), backend="pt", dtype="float32") as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("videos")
+    return {
+        "ramp": write_clip(folder / "ramp.mp4", 3.0),
+        "noise": write_clip(folder / "noise.mp4", 3.0, noise_seed=1),
+    }
+
+
+@pytest.fixture(scope="module")
+def server_url(videos: dict[str, Path]) -> Iterator[str]:
+    with serving_folder(videos["ramp"].parent) as url:
+        yield url
+
+
+def _video_request(source: str) -> dict[str, Any]:
+    return {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "video_url", "video_url": {"url": source}},
+                    {"type": "text", "text": QUESTION},
+                ],
+            }
+        ]
+    }
+
+
+def _text_request(text: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+def _outcomes(engine: infercore.Engine, requests: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    outcomes = []
+    for response in engine.infer(requests, GREEDY):
+        assert isinstance(response, infercore.ChatCompletionResponse)
+        assert response.usage is not None
+        outcomes.append((response.choices[0].message.content or "", response.usage.prompt_tokens))
+    return outcomes
+
+
+def _text_tokens(model_path: Path) -> int:
+    """The prompt's length without the video's tokens."""
+    processor = AutoProcessor.from_pretrained(model_path)
+    conversation = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
+    ]
+    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    ids = processor.tokenizer(prompt, add_special_tokens=False).input_ids
+    # The template's one <|video_pad|> placeholder becomes the video's tokens.
+    return len(ids) - 1
+
+
+def test_the_text_model_is_smollm2(engine: infercore.Engine) -> None:
+    """Qwen2-VL's own rotary positions, with text alone, leave SmolLM2's answer."""
+    ((text, _),) = _outcomes(engine, [_text_request("What is the capital of France?")])
+    assert "Paris" in text
+
+
+@pytest.mark.parametrize(
+    ("fps", "max_frames", "frames"),
+    [(2.0, 64, 6), (4.0, 64, 12), (4.0, 4, 4)],
+    ids=["2fps", "4fps", "4fps-capped-at-4"],
+)
+def test_a_video_yields_the_configured_number_of_frames(
+    model_path: Path, videos: dict[str, Path], fps: float, max_frames: int, frames: int
+) -> None:
+    limits = MediaLimits.trusted(fps=fps, max_frames=max_frames)
+    with infercore.Engine(str(model_path), backend="pt", dtype="float32", media=limits) as engine:
+        ((_, prompt_tokens),) = _outcomes(engine, [_video_request(str(videos["ramp"]))])
+    video_tokens = prompt_tokens - _text_tokens(model_path)
+    # The 3 s clip at `fps` frames per second, capped at `max_frames`; the model
+    # takes frames two at a time.
+    assert video_tokens == frames // 2 * TOKENS_PER_FRAME_PAIR
+
+
+def test_the_video_tokens_are_the_processors(
+    engine: infercore.Engine, model_path: Path, videos: dict[str, Path]
+) -> None:
+    """The processor, given the frames infercore sampled, counts as many prompt tokens."""
+    import av
+    import numpy as np
+
+    with av.open(str(videos["ramp"])) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    # The default 2 fps of a 10 fps clip: the middle frame of each fifth.
+    frames = np.stack([decoded[i] for i in range(2, len(decoded), 5)])
+    processor = AutoProcessor.from_pretrained(model_path)
+    conversation = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
+    ]
+    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    expected = processor(text=[prompt], videos=[frames], do_sample_frames=False)
+    assert expected["video_grid_thw"].tolist() == [[3, 4, 4]]
+    ((_, prompt_tokens),) = _outcomes(engine, [_video_request(str(videos["ramp"]))])
+    assert prompt_tokens == len(expected["input_ids"][0])
+
+
+def test_a_different_video_changes_the_output(
+    engine: infercore.Engine, videos: dict[str, Path]
+) -> None:
+    (ramp, ramp_tokens), (noise, noise_tokens) = _outcomes(
+        engine, [_video_request(str(videos["ramp"])), _video_request(str(videos["noise"]))]
+    )
+    assert ramp_tokens == noise_tokens  # same size and length: as many video tokens
+    assert ramp != noise
+
+
+def test_every_form_of_the_same_video_gives_the_same_result(
+    engine: infercore.Engine, videos: dict[str, Path], server_url: str
+) -> None:
+    path = videos["ramp"]
+    encoded = base64.b64encode(path.read_bytes()).decode()
+    requests = [
+        _video_request(str(path)),
+        {"messages": [{"role": "user", "content": f"<video>{QUESTION}"}], "videos": [str(path)]},
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "video", "video": str(path)},
+                        {"type": "text", "text": QUESTION},
+                    ],
+                }
+            ]
+        },
+        _video_request(f"data:video/mp4;base64,{encoded}"),
+        _video_request(f"{server_url}/{path.name}"),
+    ]
+    outcomes = _outcomes(engine, requests)
+    assert outcomes == [outcomes[0]] * len(requests), outcomes
+
+
+def test_video_image_and_text_requests_batch_as_each_alone(
+    engine: infercore.Engine, videos: dict[str, Path], tmp_path: Path
+) -> None:
+    """Rows whose media moved their positions decode beside rows that have none."""
+    image = tmp_path / "red.png"
+    Image.new("RGB", (100, 120), (255, 0, 0)).save(image)
+    image_request = {
+        "messages": [{"role": "user", "content": "<image>What is in this image?"}],
+        "images": [str(image)],
+    }
+    requests = [
+        _text_request("What is the capital of France?"),
+        _video_request(str(videos["noise"])),
+        image_request,
+        _text_request("Name a colour."),
+        _video_request(str(videos["ramp"])),
+    ]
+    alone = [_outcomes(engine, [request])[0] for request in requests]
+    together = _outcomes(engine, requests)
+    assert together == alone
+
+
+def test_the_answer_is_transformers_generate(
+    engine: infercore.Engine, model_path: Path, videos: dict[str, Path]
+) -> None:
+    """Greedy decoding after a video prefill follows ``generate`` token for token."""
+    import torch
+
+    ((text, _),) = _outcomes(engine, [_video_request(str(videos["noise"]))])
+    processor = AutoProcessor.from_pretrained(model_path)
+    model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=torch.float32).eval()
+    conversation = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
+    ]
+    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    import av
+    import numpy as np
+
+    with av.open(str(videos["noise"])) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    frames = np.stack([decoded[i] for i in range(2, len(decoded), 5)])
+    inputs = processor(text=[prompt], videos=[frames], do_sample_frames=False, return_tensors="pt")
+    with torch.inference_mode():
+        output = model.generate(**inputs, do_sample=False, max_new_tokens=GREEDY["max_tokens"])
+    new = output[0, inputs["input_ids"].shape[1] :]
+    assert text == processor.tokenizer.decode(new, skip_special_tokens=True)
