@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from media_prefill import prefill_together_and_alone
 from transformers import AutoProcessor
 
 import infercore
@@ -147,3 +148,20 @@ def test_an_image_for_the_audio_model_is_refused(engine: infercore.Engine, tmp_p
     request = {"messages": [{"role": "user", "content": "<image>Hi"}], "images": [str(image)]}
     with pytest.raises(infercore.InvalidRequestError, match="does not take images"):
         engine.infer([request], GREEDY)
+
+
+def test_audio_prompts_of_different_lengths_prefill_together_as_each_alone(
+    engine: infercore.Engine,
+) -> None:
+    processor = engine.backend.processor
+    conversation = [
+        {"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": QUESTION}]}
+    ]
+    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    rate = processor.feature_extractor.sampling_rate
+    t = np.arange(2 * rate) / rate
+    one_second = (0.5 * np.sin(2 * np.pi * 440.0 * t[:rate])).astype(np.float32)
+    two_seconds = np.random.default_rng(1).uniform(-0.5, 0.5, t.shape).astype(np.float32)
+    prefill_together_and_alone(
+        engine, prompt, [{"audios": (one_second,)}, {"audios": (two_seconds,)}]
+    )

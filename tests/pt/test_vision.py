@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from media_prefill import prefill_together_and_alone
 from PIL import Image
 from transformers import AutoProcessor
 
@@ -236,3 +237,18 @@ def test_the_interactive_chat_asks_for_each_tagged_image(
     request = {"messages": [{"role": "user", "content": f"<image>{QUESTION}"}]}
     (expected,) = engine.infer([{**request, "images": [str(images["red"])]}], GREEDY)
     assert answer == expected.choices[0].message.content  # type: ignore[union-attr]
+
+
+def test_image_prompts_prefill_together_as_each_alone(
+    engine: infercore.Engine, images: dict[str, Path]
+) -> None:
+    processor = engine.backend.processor
+    conversation = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}
+    ]
+    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    loaded = []
+    for name in ("red", "noise"):
+        with Image.open(images[name]) as image:
+            loaded.append({"images": (image.convert("RGB"),)})
+    prefill_together_and_alone(engine, prompt, loaded)

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 from clips import write_clip
+from media_prefill import prefill_together_and_alone
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import infercore
-from infercore import MediaLimits
+from infercore import MediaLimits, VideoClip
 from infercore.testing import make_qwen2_vl_model, serving_folder
 
 QUESTION = "What is in this video?"
@@ -221,3 +222,35 @@ def test_the_answer_is_transformers_generate(
         output = model.generate(**inputs, do_sample=False, max_new_tokens=GREEDY["max_tokens"])
     new = output[0, inputs["input_ids"].shape[1] :]
     assert text == processor.tokenizer.decode(new, skip_special_tokens=True)
+
+
+def test_videos_of_different_lengths_prefill_together_as_each_alone(
+    engine: infercore.Engine, videos: dict[str, Path], tmp_path: Path
+) -> None:
+    """Left padding and each row's own rotary offset, in one Qwen2-VL prefill."""
+    import av
+    import numpy as np
+
+    short = write_clip(tmp_path / "short.mp4", 1.0, noise_seed=2)
+    clips = []
+    for path in (videos["ramp"], short):
+        with av.open(str(path)) as container:
+            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        picked = list(range(2, len(decoded), 5))
+        clips.append(
+            VideoClip(
+                frames=np.stack([decoded[i] for i in picked]),
+                timestamps=tuple(i / 10 for i in picked),
+                frame_indices=tuple(picked),
+                fps=2.0,
+                source_fps=10.0,
+                total_frames=len(decoded),
+                duration=len(decoded) / 10,
+            )
+        )
+    processor = engine.backend.processor
+    conversation = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
+    ]
+    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    prefill_together_and_alone(engine, prompt, [{"videos": (clip,)} for clip in clips])

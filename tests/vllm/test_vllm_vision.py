@@ -67,3 +67,34 @@ def test_vllm_and_pt_see_the_same_prompt_and_answer_alike(
 ) -> None:
     with infercore.Engine(str(model_path), backend="pt", dtype="float32") as engine:
         assert _answers(engine, images) == vllm_answers
+
+
+def test_videos_reach_vllm_with_the_metadata_of_their_sampled_frames() -> None:
+    """Frames the core sampled go with what vLLM's own loader would say of them,
+    in the form vLLM's parser takes, for the models that need it to place frames."""
+    from vllm.multimodal.parse import MultiModalDataParser
+
+    from infercore_vllm._backend import _media_data
+
+    clip = infercore.VideoClip(
+        frames=np.zeros((4, 48, 64, 3), dtype=np.uint8),
+        timestamps=(0.25, 0.75, 1.25, 1.75),
+        frame_indices=(2, 7, 12, 17),
+        fps=2.0,
+        source_fps=10.0,
+        total_frames=20,
+        duration=2.0,
+    )
+    request = infercore.PreparedRequest("r", "<video>", (), videos=(clip,))
+    parsed = MultiModalDataParser(video_needs_metadata=True).parse_mm_data(_media_data(request))
+    videos = parsed["video"]
+    assert videos.get_count() == 1
+    assert videos.metadata == [
+        {
+            "total_num_frames": 20,
+            "fps": 10.0,
+            "duration": 2.0,
+            "frames_indices": [2, 7, 12, 17],
+            "do_sample_frames": False,
+        }
+    ]

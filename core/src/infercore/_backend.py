@@ -107,7 +107,7 @@ class PreparedRequest:
     prompt_token_ids: Sequence[int]
     adapter: str | None = None
     #: Loaded media, in the order of their placeholders in the prompt: Pillow
-    #: images, ``infercore._media.VideoClip``s, and mono float32 audio arrays
+    #: images, :class:`infercore.VideoClip`\s, and mono float32 audio arrays
     #: at the processor's sampling rate.
     images: tuple[Any, ...] = ()
     videos: tuple[Any, ...] = ()

@@ -135,6 +135,11 @@ class PtBackend(Backend):
         self._adapter = name
 
     @property
+    def hf_model(self) -> Any:
+        """The transformers model, for inspection; the scheduler's thread runs it."""
+        return self._model
+
+    @property
     def tokenizer(self) -> Any:
         return self._tokenizer
 

@@ -7,12 +7,14 @@ so the batch keeps decoding while its members change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
+
+from infercore_pt._inputs import MediaInputs, stack_media
 
 __all__ = ["Batch"]
 
@@ -26,25 +28,16 @@ def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
     return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
-def _set_rope_deltas(model: Any, value: torch.Tensor | None) -> None:
-    inner = getattr(model, "model", None)
-    if inner is not None and hasattr(inner, "rope_deltas"):
-        inner.rope_deltas = value
+def _multimodal_rope(model: Any) -> Any | None:
+    """The inner model, if it places media tokens on a grid of rotary positions.
 
-
-def _rope_deltas(model: Any, positions: torch.Tensor) -> torch.Tensor:
-    """How far each row's next position lies from its length, after a media prefill.
-
-    Models with multimodal rotary positions (Qwen2-VL and its kin) give a
-    media item's tokens grid coordinates, so a prompt's last position is not
-    its length less one. Such a model keeps the offset of each row in
-    ``rope_deltas`` (transformers' convention), which decoding must add, as
-    ``generate`` does.
+    Such models (Qwen2-VL and its kin) compute a media prompt's positions
+    themselves, from the attention mask, and keep each row's offset between
+    its next position and its length in ``rope_deltas`` (transformers'
+    convention), which decoding must add, as ``generate`` does.
     """
-    deltas = getattr(getattr(model, "model", None), "rope_deltas", None)
-    if deltas is None:
-        return torch.zeros_like(positions)
-    return deltas.reshape(-1).to(positions.device, positions.dtype)
+    inner = getattr(model, "model", None)
+    return inner if inner is not None and hasattr(inner, "rope_deltas") else None
 
 
 class Batch:
@@ -71,12 +64,12 @@ class Batch:
         members: list[Any],
         prompts: Sequence[Sequence[int]],
         pad_id: int,
-        media: Mapping[str, torch.Tensor] | None = None,
+        media: Sequence[MediaInputs] | None = None,
     ) -> tuple[Batch, torch.Tensor]:
         """Run the prompts through the model; return the batch and the next-token logits.
 
-        ``media`` holds the processor's tensors (``pixel_values``, ...) for a
-        single prompt whose media tokens they fill in.
+        ``media`` holds, for every prompt, the processor's tensors that fill
+        in its media tokens; such prompts must stack (``MediaInputs.stacks_with``).
         """
         device = model.device
         width = max(len(p) for p in prompts)
@@ -86,16 +79,15 @@ class Batch:
             ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
             mask[row, width - len(prompt) :] = 1
         ids, mask = ids.to(device), mask.to(device)
-        inputs: dict[str, Any]
-        if media is None:
-            inputs = {"position_ids": (mask.cumsum(dim=-1) - 1).clamp(min=0)}
+        inputs: dict[str, Any] = {}
+        rope = _multimodal_rope(model)
+        if media is not None:
+            inputs.update(stack_media(media, width, device, model.dtype))
+        if media is not None and rope is not None:
+            # The model places the rows itself; a stale offset must not leak in.
+            rope.rope_deltas = None
         else:
-            # A media prompt is one unpadded row, so the model may place its
-            # tokens itself, as some must (Qwen2-VL's rotary positions follow
-            # the image grid).
-            assert len(prompts) == 1, "a prompt with media is prefilled on its own"
-            inputs = dict(media)
-            _set_rope_deltas(model, None)
+            inputs["position_ids"] = (mask.cumsum(dim=-1) - 1).clamp(min=0)
         output = model(
             input_ids=ids,
             attention_mask=mask,
@@ -105,8 +97,8 @@ class Batch:
             **inputs,
         )
         positions = mask.sum(dim=-1)
-        if media is not None:
-            positions = positions + _rope_deltas(model, positions)
+        if media is not None and rope is not None and rope.rope_deltas is not None:
+            positions = positions + rope.rope_deltas.reshape(-1).to(positions)
         empty = torch.zeros(len(prompts), dtype=torch.long, device=device)
         return cls(members, output.past_key_values, mask, positions, empty), output.logits[:, -1, :]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ import torch
 
 from infercore import PreparedRequest
 
-__all__ = ["MediaInputs", "encode_media"]
+__all__ = ["MediaInputs", "encode_media", "stack_media"]
 
 
 @dataclass(frozen=True)
@@ -18,19 +19,51 @@ class MediaInputs:
 
     ``prompt_ids`` holds the model's media tokens in place of each
     placeholder; ``tensors`` is everything else the processor made (such as
-    ``pixel_values``, ``image_grid_thw``, ``input_features``), which
-    only the prefill needs: decode steps read the media from the KV cache.
+    ``pixel_values``, ``image_grid_thw``, ``input_features``), which only the
+    prefill needs: decode steps read the media from the KV cache. The
+    ``per_token`` tensors have one value per prompt token (such as
+    ``mm_token_type_ids``); the others have the media items along dimension 0.
     """
 
     prompt_ids: tuple[int, ...]
     tensors: dict[str, torch.Tensor]
+    per_token: frozenset[str]
 
-    def to(self, device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-        """The tensors on ``device``, floating ones in the model's ``dtype``."""
-        return {
-            name: value.to(device, dtype=dtype if value.is_floating_point() else value.dtype)
-            for name, value in self.tensors.items()
-        }
+    def stacks_with(self, other: MediaInputs) -> bool:
+        """Whether the two prompts' tensors concatenate into one prefill.
+
+        So they do when the processor made the same tensors, each the same
+        shape past dimension 0: the model then reads the items of a batch in
+        row order, as from a batch the processor made itself.
+        """
+        if self.tensors.keys() != other.tensors.keys() or self.per_token != other.per_token:
+            return False
+        return all(
+            name in self.per_token
+            or (
+                mine.shape[1:] == other.tensors[name].shape[1:]
+                and mine.dtype == other.tensors[name].dtype
+            )
+            for name, mine in self.tensors.items()
+        )
+
+
+def stack_media(
+    inputs: Sequence[MediaInputs], width: int, device: torch.device, dtype: torch.dtype
+) -> dict[str, torch.Tensor]:
+    """The tensors of prompts that stack, as one batch whose prompts are left-padded to
+    ``width``; on ``device``, floating ones in the model's ``dtype``."""
+    stacked: dict[str, torch.Tensor] = {}
+    for name, first in inputs[0].tensors.items():
+        parts = [media.tensors[name] for media in inputs]
+        if name in inputs[0].per_token:
+            parts = [
+                torch.cat([part.new_zeros((1, width - part.shape[1])), part], dim=1)
+                for part in parts
+            ]
+        value = torch.cat(parts) if len(parts) > 1 else first
+        stacked[name] = value.to(device, dtype=dtype if value.is_floating_point() else value.dtype)
+    return stacked
 
 
 def _video_kwargs(videos: tuple[Any, ...]) -> dict[str, Any]:
@@ -71,7 +104,8 @@ def encode_media(processor: Any, request: PreparedRequest) -> MediaInputs:
     # The rendered chat template already carries its special tokens.
     encoded = processor(**kwargs, add_special_tokens=False)
     tensors = {name: value for name, value in encoded.items() if isinstance(value, torch.Tensor)}
-    ids = tensors.pop("input_ids")[0]
+    ids = tensors.pop("input_ids")
     # One unpadded row: the batch builds its own attention mask.
     tensors.pop("attention_mask", None)
-    return MediaInputs(tuple(int(i) for i in ids.tolist()), tensors)
+    per_token = frozenset(name for name, value in tensors.items() if value.shape == ids.shape)
+    return MediaInputs(tuple(int(i) for i in ids[0].tolist()), tensors, per_token)

@@ -29,7 +29,7 @@ class SequenceState:
 
     ``batch_key`` says which sequences may share a batch (for example the
     same LoRA adapter); ``media`` holds the processor's tensors of a prompt
-    with images or videos, which is prefilled on its own; ``cancelled`` is
+    with images, videos or audio; ``cancelled`` is
     set by the consumer and honoured at the next step.
     """
 
@@ -41,6 +41,14 @@ class SequenceState:
     batch_key: Hashable = None
     media: MediaInputs | None = None
     cancelled: bool = field(default=False)
+
+
+def _prefill_together(first: SequenceState, other: SequenceState) -> bool:
+    """Text prompts prefill together; prompts with media together when their tensors
+    stack. Either way, all of them then decode in one batch."""
+    if first.media is None or other.media is None:
+        return first.media is None and other.media is None
+    return first.media.stacks_with(other.media)
 
 
 def _deliver(items: list[tuple[SequenceState, Step | BaseException]]) -> None:
@@ -117,14 +125,10 @@ class Scheduler:
                 key = head.batch_key
             if head.batch_key != key:
                 break
-            # Media tensors differ in shape per prompt: such a prompt is
-            # prefilled alone, then decodes in the batch like any other.
-            if head.media is not None and admitted:
+            if admitted and not _prefill_together(admitted[0], head):
                 break
             admitted.append(self._waiting.popleft())
             room -= 1
-            if head.media is not None:
-                break
         return admitted
 
     def _run(self) -> None:
@@ -153,13 +157,13 @@ class Scheduler:
             return batch
         self._select(members[0].batch_key)
         if joining:
-            media = joining[0].media
+            media = [s.media for s in joining if s.media is not None]
             group, logits = Batch.prefill(
                 self._model,
                 joining,
                 [s.prompt_ids for s in joining],
                 self._pad_id,
-                media.to(self._model.device, self._model.dtype) if media is not None else None,
+                media or None,
             )
             self._advance(group, logits)
             if batch is None:

@@ -22,6 +22,7 @@ from infercore import (
     PreparedRequest,
     SamplingParams,
     TokenLogprobs,
+    VideoClip,
     load_multimodal_processor,
 )
 from infercore.types import FinishReason
@@ -178,11 +179,23 @@ def _media_data(request: PreparedRequest) -> dict[str, Any]:
     if request.images:
         data["image"] = list(request.images)
     if request.videos:
-        data["video"] = [clip.frames for clip in request.videos]
+        data["video"] = [(clip.frames, _video_metadata(clip)) for clip in request.videos]
     if request.audios:
         # Already at the rate of the processor's feature extractor, as vLLM expects.
         data["audio"] = list(request.audios)
     return data
+
+
+def _video_metadata(clip: VideoClip) -> dict[str, Any]:
+    """What vLLM's own video loader tells the processor about frames it sampled,
+    so that the processor samples no more and places each frame in time."""
+    return {
+        "total_num_frames": clip.total_frames,
+        "fps": clip.source_fps,
+        "duration": clip.duration,
+        "frames_indices": list(clip.frame_indices),
+        "do_sample_frames": False,
+    }
 
 
 def _delta(output: Any, top_logprobs: int | None) -> Delta:
