@@ -29,7 +29,7 @@ from infercore._media import (
         (MediaDecodeError, "invalid_media", 400),
         (MediaCountError, "too_many_items", 400),
         (MediaTooLargeError, "too_large", 413),
-        (MediaTimeoutError, "fetch_timeout", 408),
+        (MediaTimeoutError, "fetch_timeout", 400),
     ],
 )
 def test_each_kind_has_a_status_and_names_its_reason(

@@ -20,11 +20,11 @@ reason                      status  cause
 ``too_large``               413     more bytes than the modality's byte cap
 ``too_many_pixels``         413     an image or video frame over ``max_image_pixels``
 ``too_long``                413     audio longer than ``audio_max_seconds``
-``fetch_timeout``           408     connect, idle-read or total deadline passed
+``fetch_timeout``           400     connect, idle-read or total deadline passed
 ==========================  ======  ===================================================
 
-408 rather than 504: the issue asks for a 4xx, and the fetch is on the client's URL. Note
-that the official ``openai`` client retries 408 (twice by default), as it does 429 and 5xx.
+A fetch past its deadline is 400, not 408 or 504: clients (the official ``openai`` client
+among them) retry those, and a URL that was too slow stays too slow.
 
 A missing optional dependency is the server's fault, not the client's: that is
 :class:`MediaDependencyError`, which is not a :class:`MediaError`.
@@ -97,8 +97,6 @@ class MediaTooLargeError(MediaError):
 
 class MediaTimeoutError(MediaError):
     """A fetch ran past its connect, idle-read or total deadline (a slow or dripping server)."""
-
-    status: ClassVar[int] = 408
 
 
 class MediaDecodeError(MediaError):
