@@ -178,3 +178,10 @@ def test_unknown_option_is_refused_naming_it() -> None:
     assert result.returncode != 0
     assert "no_such_option" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_media_flags_without_a_query_are_refused_before_loading() -> None:
+    result = _run("infer", *ENGINE_FLAGS, "--images", "cat.png")
+    assert result.returncode == 2
+    assert "--images, --videos and --audios go with --query" in result.stderr
+    assert "Traceback" not in result.stderr

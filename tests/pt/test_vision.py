@@ -10,6 +10,7 @@ shared batch.
 from __future__ import annotations
 
 import base64
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -252,3 +253,29 @@ def test_image_prompts_prefill_together_as_each_alone(
         with Image.open(images[name]) as image:
             loaded.append({"images": (image.convert("RGB"),)})
     prefill_together_and_alone(engine, prompt, loaded)
+
+
+def test_a_one_shot_query_takes_its_images_from_flags(
+    engine: infercore.Engine, model_path: Path, images: dict[str, Path]
+) -> None:
+    from infercore.testing import INFERCORE_COMMAND, server_env
+
+    flags = ["--model", str(model_path), "--backend", "pt", "-O", "dtype=float32",
+             "--temperature", "0", "--max-tokens", "6", "--no-stream"]  # fmt: skip
+    query = f"<image>{QUESTION}"
+
+    def run(*sources: str) -> subprocess.CompletedProcess[str]:
+        argv = [*INFERCORE_COMMAND, "infer", *flags, "--query", query, "--images", *sources]
+        return subprocess.run(
+            argv, capture_output=True, text=True, env=server_env(), timeout=120, check=False
+        )
+
+    answered = run(str(images["red"]))
+    assert answered.returncode == 0, answered.stderr
+    request = {"messages": [{"role": "user", "content": query}], "images": [str(images["red"])]}
+    (expected,) = engine.infer([request], GREEDY)
+    assert answered.stdout.strip() == expected.choices[0].message.content  # type: ignore[union-attr]
+    miscounted = run(str(images["red"]), str(images["noise"]))
+    assert miscounted.returncode == 2
+    assert "error:" in miscounted.stderr
+    assert "Traceback" not in miscounted.stderr

@@ -152,10 +152,20 @@ def _connect(args: argparse.Namespace) -> Engine | InferClient:
 
 def run_chat(args: argparse.Namespace) -> int:
     config = RequestConfig(**generation_settings(args), stream=args.stream)
+    given = {kind: getattr(args, kind) for kind in ("images", "videos", "audios")}
+    if any(given.values()) and args.query is None:
+        raise InvalidRequestError(
+            "--images, --videos and --audios go with --query; the chat asks for each tag's source"
+        )
     with _connect(args) as engine:
         session = _Session(engine, config, args.system)
         if args.query is not None:
-            session.ask(args.query, sys.stdout, _ask_for_media(args.query))
+            media: dict[str, list[str]] | None = (
+                {kind: sources or [] for kind, sources in given.items()}
+                if any(given.values())
+                else _ask_for_media(args.query)
+            )
+            session.ask(args.query, sys.stdout, media)
             return 0
         if isinstance(engine, InferClient):
             print(f"infercore chat with {engine.model} at {engine.base_url}. {_HELP}")

@@ -129,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_flags(infer, model_required=False)
     add_remote_flags(infer)
     infer.add_argument("--query", help="answer this one question and exit")
+    for kind in ("images", "videos", "audios"):
+        infer.add_argument(
+            f"--{kind}",
+            nargs="+",
+            metavar="PATH_OR_URL",
+            help=f"with --query: the {kind} for its <{kind[:-1]}> tags, in order",
+        )
     infer.add_argument("--system", help="the system prompt")
     infer.add_argument(
         "--stream", action=argparse.BooleanOptionalAction, default=True, help="stream the answer"
