@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from media_chat import media_prompt, outcomes
 from media_prefill import prefill_together_and_alone
 from transformers import AutoProcessor
 
@@ -69,20 +70,11 @@ def _audio_request(path: Path) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": f"<audio>{QUESTION}"}], "audios": [str(path)]}
 
 
-def _outcomes(engine: infercore.Engine, requests: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    outcomes = []
-    for response in engine.infer(requests, GREEDY):
-        assert isinstance(response, infercore.ChatCompletionResponse)
-        assert response.usage is not None
-        outcomes.append((response.choices[0].message.content or "", response.usage.prompt_tokens))
-    return outcomes
-
-
 def test_a_different_sound_changes_the_output(
     engine: infercore.Engine, sounds: dict[str, Path]
 ) -> None:
-    (tone, tone_tokens), (noise, noise_tokens) = _outcomes(
-        engine, [_audio_request(sounds["tone"]), _audio_request(sounds["noise"])]
+    (tone, tone_tokens), (noise, noise_tokens) = outcomes(
+        engine, [_audio_request(sounds["tone"]), _audio_request(sounds["noise"])], GREEDY
     )
     assert tone_tokens == noise_tokens
     assert tone != noise
@@ -91,15 +83,12 @@ def test_a_different_sound_changes_the_output(
 def test_audio_tokens_follow_the_length_as_the_processor_counts_them(
     engine: infercore.Engine, model_path: Path, sounds: dict[str, Path]
 ) -> None:
-    (_, one_second), (_, two_seconds) = _outcomes(
-        engine, [_audio_request(sounds["tone"]), _audio_request(sounds["long"])]
+    (_, one_second), (_, two_seconds) = outcomes(
+        engine, [_audio_request(sounds["tone"]), _audio_request(sounds["long"])], GREEDY
     )
     assert two_seconds - one_second == TOKENS_PER_SECOND
     processor = AutoProcessor.from_pretrained(model_path)
-    conversation = [
-        {"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": QUESTION}]}
-    ]
-    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    prompt = media_prompt(processor, "audio", QUESTION)
     rate = processor.feature_extractor.sampling_rate
     one_second_of_audio = np.zeros(rate, dtype=np.float32)
     expected = processor(text=[prompt], audio=[one_second_of_audio], sampling_rate=rate)
@@ -123,8 +112,8 @@ def test_every_form_of_the_same_sound_gives_the_same_result(
         part_request({"type": "audio", "audio": str(path)}),
         part_request({"type": "audio", "audio": f"data:audio/wav;base64,{encoded}"}),
     ]
-    outcomes = _outcomes(engine, requests)
-    assert outcomes == [outcomes[0]] * len(requests), outcomes
+    answers = outcomes(engine, requests, GREEDY)
+    assert answers == [answers[0]] * len(requests), answers
 
 
 def test_audio_and_text_requests_batch_as_each_alone(
@@ -135,9 +124,9 @@ def test_audio_and_text_requests_batch_as_each_alone(
         _audio_request(sounds["noise"]),
         _audio_request(sounds["long"]),
     ]
-    alone = [_outcomes(engine, [request])[0] for request in requests]
+    alone = [outcomes(engine, [request], GREEDY)[0] for request in requests]
     assert "Paris" in alone[0][0]
-    assert _outcomes(engine, requests) == alone
+    assert outcomes(engine, requests, GREEDY) == alone
 
 
 def test_an_image_for_the_audio_model_is_refused(engine: infercore.Engine, tmp_path: Path) -> None:
@@ -154,10 +143,7 @@ def test_audio_prompts_of_different_lengths_prefill_together_as_each_alone(
     engine: infercore.Engine,
 ) -> None:
     processor = engine.backend.processor
-    conversation = [
-        {"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": QUESTION}]}
-    ]
-    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    prompt = media_prompt(processor, "audio", QUESTION)
     rate = processor.feature_extractor.sampling_rate
     t = np.arange(2 * rate) / rate
     one_second = (0.5 * np.sin(2 * np.pi * 440.0 * t[:rate])).astype(np.float32)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from media_chat import media_prompt
 from media_prefill import prefill_together_and_alone
 from PIL import Image
 from transformers import AutoProcessor
@@ -128,10 +129,7 @@ def test_prompt_tokens_are_the_processors(
 ) -> None:
     (response,) = _infer(engine, [_image_request(str(images["red"]))])
     processor = AutoProcessor.from_pretrained(model_path)
-    conversation = [
-        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}
-    ]
-    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    prompt = media_prompt(processor, "image", QUESTION)
     with Image.open(images["red"]) as image:
         expected = processor(text=[prompt], images=[image.convert("RGB")]).input_ids[0]
     _, prompt_tokens = _outcome(response)
@@ -244,10 +242,7 @@ def test_image_prompts_prefill_together_as_each_alone(
     engine: infercore.Engine, images: dict[str, Path]
 ) -> None:
     processor = engine.backend.processor
-    conversation = [
-        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}
-    ]
-    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    prompt = media_prompt(processor, "image", QUESTION)
     loaded = []
     for name in ("red", "noise"):
         with Image.open(images[name]) as image:

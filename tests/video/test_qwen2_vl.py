@@ -14,8 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
 import pytest
 from clips import write_clip
+from media_chat import media_prompt, outcomes
 from media_prefill import prefill_together_and_alone
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -74,22 +77,27 @@ def _text_request(text: str) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": text}]}
 
 
-def _outcomes(engine: infercore.Engine, requests: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    outcomes = []
-    for response in engine.infer(requests, GREEDY):
-        assert isinstance(response, infercore.ChatCompletionResponse)
-        assert response.usage is not None
-        outcomes.append((response.choices[0].message.content or "", response.usage.prompt_tokens))
-    return outcomes
+def _at_2_fps(path: Path) -> VideoClip:
+    """What infercore samples from a 10 fps test clip at the default 2 fps: the
+    middle frame of each fifth."""
+    with av.open(str(path)) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    picked = list(range(2, len(decoded), 5))
+    return VideoClip(
+        frames=np.stack([decoded[i] for i in picked]),
+        timestamps=tuple(i / 10 for i in picked),
+        frame_indices=tuple(picked),
+        fps=2.0,
+        source_fps=10.0,
+        total_frames=len(decoded),
+        duration=len(decoded) / 10,
+    )
 
 
 def _text_tokens(model_path: Path) -> int:
     """The prompt's length without the video's tokens."""
     processor = AutoProcessor.from_pretrained(model_path)
-    conversation = [
-        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
-    ]
-    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    prompt = media_prompt(processor, "video", QUESTION)
     ids = processor.tokenizer(prompt, add_special_tokens=False).input_ids
     # The template's one <|video_pad|> placeholder becomes the video's tokens.
     return len(ids) - 1
@@ -97,7 +105,7 @@ def _text_tokens(model_path: Path) -> int:
 
 def test_the_text_model_is_smollm2(engine: infercore.Engine) -> None:
     """Qwen2-VL's own rotary positions, with text alone, leave SmolLM2's answer."""
-    ((text, _),) = _outcomes(engine, [_text_request("What is the capital of France?")])
+    ((text, _),) = outcomes(engine, [_text_request("What is the capital of France?")], GREEDY)
     assert "Paris" in text
 
 
@@ -111,7 +119,7 @@ def test_a_video_yields_the_configured_number_of_frames(
 ) -> None:
     limits = MediaLimits.trusted(fps=fps, max_frames=max_frames)
     with infercore.Engine(str(model_path), backend="pt", dtype="float32", media=limits) as engine:
-        ((_, prompt_tokens),) = _outcomes(engine, [_video_request(str(videos["ramp"]))])
+        ((_, prompt_tokens),) = outcomes(engine, [_video_request(str(videos["ramp"]))], GREEDY)
     video_tokens = prompt_tokens - _text_tokens(model_path)
     # The 3 s clip at `fps` frames per second, capped at `max_frames`; the model
     # takes frames two at a time.
@@ -122,29 +130,20 @@ def test_the_video_tokens_are_the_processors(
     engine: infercore.Engine, model_path: Path, videos: dict[str, Path]
 ) -> None:
     """The processor, given the frames infercore sampled, counts as many prompt tokens."""
-    import av
-    import numpy as np
-
-    with av.open(str(videos["ramp"])) as container:
-        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    # The default 2 fps of a 10 fps clip: the middle frame of each fifth.
-    frames = np.stack([decoded[i] for i in range(2, len(decoded), 5)])
+    frames = _at_2_fps(videos["ramp"]).frames
     processor = AutoProcessor.from_pretrained(model_path)
-    conversation = [
-        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
-    ]
-    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    prompt = media_prompt(processor, "video", QUESTION)
     expected = processor(text=[prompt], videos=[frames], do_sample_frames=False)
     assert expected["video_grid_thw"].tolist() == [[3, 4, 4]]
-    ((_, prompt_tokens),) = _outcomes(engine, [_video_request(str(videos["ramp"]))])
+    ((_, prompt_tokens),) = outcomes(engine, [_video_request(str(videos["ramp"]))], GREEDY)
     assert prompt_tokens == len(expected["input_ids"][0])
 
 
 def test_a_different_video_changes_the_output(
     engine: infercore.Engine, videos: dict[str, Path]
 ) -> None:
-    (ramp, ramp_tokens), (noise, noise_tokens) = _outcomes(
-        engine, [_video_request(str(videos["ramp"])), _video_request(str(videos["noise"]))]
+    (ramp, ramp_tokens), (noise, noise_tokens) = outcomes(
+        engine, [_video_request(str(videos["ramp"])), _video_request(str(videos["noise"]))], GREEDY
     )
     assert ramp_tokens == noise_tokens  # same size and length: as many video tokens
     assert ramp != noise
@@ -172,8 +171,8 @@ def test_every_form_of_the_same_video_gives_the_same_result(
         _video_request(f"data:video/mp4;base64,{encoded}"),
         _video_request(f"{server_url}/{path.name}"),
     ]
-    outcomes = _outcomes(engine, requests)
-    assert outcomes == [outcomes[0]] * len(requests), outcomes
+    answers = outcomes(engine, requests, GREEDY)
+    assert answers == [answers[0]] * len(requests), answers
 
 
 def test_video_image_and_text_requests_batch_as_each_alone(
@@ -193,8 +192,8 @@ def test_video_image_and_text_requests_batch_as_each_alone(
         _text_request("Name a colour."),
         _video_request(str(videos["ramp"])),
     ]
-    alone = [_outcomes(engine, [request])[0] for request in requests]
-    together = _outcomes(engine, requests)
+    alone = [outcomes(engine, [request], GREEDY)[0] for request in requests]
+    together = outcomes(engine, requests, GREEDY)
     assert together == alone
 
 
@@ -204,19 +203,11 @@ def test_the_answer_is_transformers_generate(
     """Greedy decoding after a video prefill follows ``generate`` token for token."""
     import torch
 
-    ((text, _),) = _outcomes(engine, [_video_request(str(videos["noise"]))])
+    ((text, _),) = outcomes(engine, [_video_request(str(videos["noise"]))], GREEDY)
     processor = AutoProcessor.from_pretrained(model_path)
     model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=torch.float32).eval()
-    conversation = [
-        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
-    ]
-    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-    import av
-    import numpy as np
-
-    with av.open(str(videos["noise"])) as container:
-        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    frames = np.stack([decoded[i] for i in range(2, len(decoded), 5)])
+    prompt = media_prompt(processor, "video", QUESTION)
+    frames = _at_2_fps(videos["noise"]).frames
     inputs = processor(text=[prompt], videos=[frames], do_sample_frames=False, return_tensors="pt")
     with torch.inference_mode():
         output = model.generate(**inputs, do_sample=False, max_new_tokens=GREEDY["max_tokens"])
@@ -228,29 +219,8 @@ def test_videos_of_different_lengths_prefill_together_as_each_alone(
     engine: infercore.Engine, videos: dict[str, Path], tmp_path: Path
 ) -> None:
     """Left padding and each row's own rotary offset, in one Qwen2-VL prefill."""
-    import av
-    import numpy as np
-
     short = write_clip(tmp_path / "short.mp4", 1.0, noise_seed=2)
-    clips = []
-    for path in (videos["ramp"], short):
-        with av.open(str(path)) as container:
-            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-        picked = list(range(2, len(decoded), 5))
-        clips.append(
-            VideoClip(
-                frames=np.stack([decoded[i] for i in picked]),
-                timestamps=tuple(i / 10 for i in picked),
-                frame_indices=tuple(picked),
-                fps=2.0,
-                source_fps=10.0,
-                total_frames=len(decoded),
-                duration=len(decoded) / 10,
-            )
-        )
+    clips = [_at_2_fps(videos["ramp"]), _at_2_fps(short)]
     processor = engine.backend.processor
-    conversation = [
-        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
-    ]
-    prompt = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    prompt = media_prompt(processor, "video", QUESTION)
     prefill_together_and_alone(engine, prompt, [{"videos": (clip,)} for clip in clips])

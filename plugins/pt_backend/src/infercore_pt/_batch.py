@@ -15,17 +15,9 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from infercore_pt._inputs import MediaInputs, stack_media
+from infercore_pt._padding import left_pad
 
 __all__ = ["Batch"]
-
-
-def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
-    missing = width - tensor.shape[dim]
-    if missing <= 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = missing
-    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
 def _multimodal_rope(model: Any) -> Any | None:
@@ -80,10 +72,11 @@ class Batch:
             mask[row, width - len(prompt) :] = 1
         ids, mask = ids.to(device), mask.to(device)
         inputs: dict[str, Any] = {}
-        rope = _multimodal_rope(model)
+        rope = None
         if media is not None:
             inputs.update(stack_media(media, width, device, model.dtype))
-        if media is not None and rope is not None:
+            rope = _multimodal_rope(model)
+        if rope is not None:
             # The model places the rows itself; a stale offset must not leak in.
             rope.rope_deltas = None
         else:
@@ -97,7 +90,7 @@ class Batch:
             **inputs,
         )
         positions = mask.sum(dim=-1)
-        if media is not None and rope is not None and rope.rope_deltas is not None:
+        if rope is not None and rope.rope_deltas is not None:
             positions = positions + rope.rope_deltas.reshape(-1).to(positions)
         empty = torch.zeros(len(prompts), dtype=torch.long, device=device)
         return cls(members, output.past_key_values, mask, positions, empty), output.logits[:, -1, :]
@@ -125,13 +118,11 @@ class Batch:
     def merge(self, other: Batch) -> None:
         """Append ``other``'s rows; both caches are left-padded to one length."""
         width = max(self.mask.shape[1], other.mask.shape[1])
-        self.mask = torch.cat([_left_pad(self.mask, width, 1), _left_pad(other.mask, width, 1)])
+        self.mask = torch.cat([left_pad(self.mask, width, 1), left_pad(other.mask, width, 1)])
         for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
-            mine.keys = torch.cat(
-                [_left_pad(mine.keys, width, 2), _left_pad(theirs.keys, width, 2)]
-            )
+            mine.keys = torch.cat([left_pad(mine.keys, width, 2), left_pad(theirs.keys, width, 2)])
             mine.values = torch.cat(
-                [_left_pad(mine.values, width, 2), _left_pad(theirs.values, width, 2)]
+                [left_pad(mine.values, width, 2), left_pad(theirs.values, width, 2)]
             )
         self.positions = torch.cat([self.positions, other.positions])
         self.pending = torch.cat([self.pending, other.pending])

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from infercore import PreparedRequest
+from infercore_pt._padding import left_pad
 
 __all__ = ["MediaInputs", "encode_media", "stack_media"]
 
@@ -57,10 +58,7 @@ def stack_media(
     for name, first in inputs[0].tensors.items():
         parts = [media.tensors[name] for media in inputs]
         if name in inputs[0].per_token:
-            parts = [
-                torch.cat([part.new_zeros((1, width - part.shape[1])), part], dim=1)
-                for part in parts
-            ]
+            parts = [left_pad(part, width, dim=1) for part in parts]
         value = torch.cat(parts) if len(parts) > 1 else first
         stacked[name] = value.to(device, dtype=dtype if value.is_floating_point() else value.dtype)
     return stacked
