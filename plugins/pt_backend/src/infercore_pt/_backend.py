@@ -26,6 +26,7 @@ from infercore_pt._inputs import MediaInputs, encode_media
 from infercore_pt._options import PtOptions
 from infercore_pt._sampling import RowState
 from infercore_pt._scheduler import Scheduler, SequenceState, Step
+from infercore_pt._versions import installed_lora_incompatibility
 
 __all__ = ["PtBackend"]
 
@@ -109,12 +110,13 @@ class PtBackend(Backend):
         # scheduler holds, with adapters switched per batch. Its load report
         # would list every base weight as "missing" (an adapter holds none of
         # them), which reads as a failure: keep it to real errors.
+        incompatibility = installed_lora_incompatibility()
+        if incompatibility is not None:
+            raise EngineError(incompatibility)
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
             self._model.load_adapter(path, adapter_name=name)
-        except ImportError as exc:
-            raise EngineError(f"LoRA adapters need peft: pip install peft ({exc})") from exc
         except (OSError, ValueError) as exc:
             raise InvalidRequestError(
                 f"cannot load LoRA adapter {name!r} from {path}: {exc}", param="adapters"

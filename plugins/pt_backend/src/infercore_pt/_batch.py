@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import transformers
+from packaging.version import Version
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
@@ -18,6 +20,10 @@ from infercore_pt._inputs import MediaInputs, stack_media
 from infercore_pt._padding import left_pad
 
 __all__ = ["Batch"]
+
+# The models' name for the KV cache argument: transformers 5.24 renamed
+# `past_key_values` to `cache` (the old name warns, and goes in 5.40).
+_CACHE = "cache" if Version(transformers.__version__) >= Version("5.24.0.dev0") else "past_key_values"
 
 
 def _multimodal_rope(model: Any) -> Any | None:
@@ -81,19 +87,16 @@ class Batch:
             rope.rope_deltas = None
         else:
             inputs["position_ids"] = (mask.cumsum(dim=-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        inputs[_CACHE] = cache
         output = model(
-            input_ids=ids,
-            attention_mask=mask,
-            past_key_values=DynamicCache(),
-            use_cache=True,
-            logits_to_keep=1,
-            **inputs,
+            input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1, **inputs
         )
         positions = mask.sum(dim=-1)
         if rope is not None and rope.rope_deltas is not None:
             positions = positions + rope.rope_deltas.reshape(-1).to(positions)
         empty = torch.zeros(len(prompts), dtype=torch.long, device=device)
-        return cls(members, output.past_key_values, mask, positions, empty), output.logits[:, -1, :]
+        return cls(members, cache, mask, positions, empty), output.logits[:, -1, :]
 
     def step(self, model: Any) -> torch.Tensor:
         """Feed every pending token; return the next-token logits of each row."""
@@ -103,8 +106,8 @@ class Batch:
             input_ids=self.pending.unsqueeze(1),
             attention_mask=self.mask,
             position_ids=self.positions.unsqueeze(1),
-            past_key_values=self.cache,
             use_cache=True,
+            **{_CACHE: self.cache},
         )
         self.positions = self.positions + 1
         return output.logits[:, -1, :]
