@@ -32,7 +32,7 @@ def install(session: nox.Session, *args: str) -> None:
 
 
 def suite(name: str) -> Callable[[Callable[[nox.Session], None]], None]:
-    """A test session under the pinned versions, and its twin `NAME-latest` on the newest releases."""
+    """A test session on the pinned versions, and its twin `NAME-latest` on the newest ones."""
 
     def register(func: Callable[[nox.Session], None]) -> None:
         nox.session(name=name)(func)
@@ -83,7 +83,9 @@ def tests_core(session: nox.Session) -> None:
 def tests_media(session: nox.Session) -> None:
     """The media loaders and the safe fetcher (against a loopback server), without torch."""
     # PyAV also writes the test videos; numpy builds the test audio.
-    install(session, "./core[media,video,audio]", "pytest>=8", "pytest-asyncio>=0.24", "av", "numpy")
+    install(
+        session, "./core[media,video,audio]", "pytest>=8", "pytest-asyncio>=0.24", "av", "numpy"
+    )
     session.run(
         "python",
         "-c",

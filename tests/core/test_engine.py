@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -844,3 +845,12 @@ def test_adapters_on_a_backend_without_lora_are_refused() -> None:
     with pytest.raises(infercore.InvalidRequestError, match="does not support LoRA") as caught:
         infercore.Engine("fake", backend="fake", adapters={"a": "/nowhere"})
     assert caught.value.param == "adapters"
+
+
+def test_an_engine_dropped_without_close_releases_its_thread() -> None:
+    before = threading.active_count()
+    engine = infercore.Engine("fake", backend="fake")
+    assert threading.active_count() == before + 1
+    del engine
+    gc.collect()
+    assert threading.active_count() == before

@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,9 +26,10 @@ from infercore._backend import (
 from infercore._chat import render_prompt
 from infercore._errors import EngineError, InfercoreError, InvalidRequestError
 from infercore._loop import LoopThread
-from infercore._media import MediaFetcher, MediaLimits, load_audio, load_image, load_video
+from infercore._media import MediaLimits, load_audio, load_image, load_video
 from infercore._multimodal import MediaPlan, plan_media
 from infercore._plugins import get_plugin_manager
+from infercore._resources import EngineResources
 from infercore._stats import InferStats
 from infercore._stop import StopMatcher
 from infercore._types import (
@@ -159,15 +161,17 @@ class Engine:
                 allowed_local_media_path=Path(os.path.abspath(os.sep)), allow_private_addresses=True
             )
         )
-        self._fetcher: MediaFetcher | None = None
         self._loop = LoopThread(f"infercore-{entry.spec.name}")
+        self._resources = EngineResources(self._loop, self.media_limits)
+        self._finalizer = weakref.finalize(self, self._resources.release)
         try:
             self._backend = self._loop.run(
                 _construct(backend_class, model_path, backend_options, self.adapters)
             )
         except BaseException:
-            self._loop.stop()
+            self._finalizer()
             raise
+        self._resources.backend = self._backend
 
     # -- public API ---------------------------------------------------------
 
@@ -215,20 +219,11 @@ class Engine:
         return await self._loop.run_async(self._complete(job))
 
     def close(self) -> None:
-        """Release the backend and the engine's thread. Idempotent."""
-        if self._loop.loop.is_closed():
-            return
-        try:
-            self._loop.run(self._release())
-        finally:
-            self._loop.stop()
+        """Release the backend and the engine's thread. Idempotent.
 
-    async def _release(self) -> None:
-        try:
-            if self._fetcher is not None:
-                await self._fetcher.aclose()
-        finally:
-            await self._backend.aclose()
+        An engine never closed is released when it is collected, or at exit.
+        """
+        self._finalizer()
 
     def __enter__(self) -> Self:
         return self
@@ -326,9 +321,7 @@ class Engine:
 
     async def _load_media(self, plan: MediaPlan) -> dict[str, tuple[Any, ...]]:
         """Every image, video and audio of ``plan``, loaded concurrently under the limits."""
-        if self._fetcher is None:
-            self._fetcher = MediaFetcher(self.media_limits)
-        limits, fetcher = self.media_limits, self._fetcher
+        limits, fetcher = self.media_limits, self._resources.fetcher
         feature_extractor = getattr(self._backend.processor, "feature_extractor", None)
         rate = int(getattr(feature_extractor, "sampling_rate", 16_000))
         images = [load_image(source, limits, fetcher) for source in plan.sources["image"]]

@@ -232,4 +232,7 @@ class PtBackend(Backend):
         return media
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._scheduler.stop)
+        # Joined on the loop, not in a worker thread: an engine left open is
+        # closed at interpreter exit, when no new thread can start. The wait
+        # is at most the decode step in progress.
+        self._scheduler.stop()

@@ -23,7 +23,8 @@ __all__ = ["Batch"]
 
 # The models' name for the KV cache argument: transformers 5.24 renamed
 # `past_key_values` to `cache` (the old name warns, and goes in 5.40).
-_CACHE = "cache" if Version(transformers.__version__) >= Version("5.24.0.dev0") else "past_key_values"
+_RENAMED = Version(transformers.__version__) >= Version("5.24.0.dev0")
+_CACHE = "cache" if _RENAMED else "past_key_values"
 
 
 def _multimodal_rope(model: Any) -> Any | None:
