@@ -83,8 +83,15 @@ def tests_core(session: nox.Session) -> None:
 def tests_media(session: nox.Session) -> None:
     """The media loaders and the safe fetcher (against a loopback server), without torch."""
     # PyAV also writes the test videos; numpy builds the test audio.
+    # hypothesis fuzzes the path and URL parsers.
     install(
-        session, "./core[media,video,audio]", "pytest>=8", "pytest-asyncio>=0.24", "av", "numpy"
+        session,
+        "./core[media,video,audio]",
+        "pytest>=8",
+        "pytest-asyncio>=0.24",
+        "hypothesis",
+        "av",
+        "numpy",
     )
     session.run(
         "python",

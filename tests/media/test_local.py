@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from infercore._media import (
     MediaError,
@@ -126,3 +128,37 @@ async def test_read_source_takes_paths_and_file_urls_only_where_allowed(tree: Pa
             await read_source(source, "image", MediaLimits())
     with pytest.raises(MediaRefusedError):
         await read_source((root / "escape").as_uri(), "image", allowed)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["sub/a.bin\0/../x", "sub/a.bin\0", "\udcff\ud800", "a" * 5000, "sub/" + "b" * 300],
+)
+def test_a_path_no_file_can_have_is_refused_as_a_path(tree: Path, name: str) -> None:
+    with pytest.raises(MediaError) as refused:
+        read_local_file(str(tree / "allowed") + "/" + name, tree / "allowed", 1024)
+    assert refused.value.reason in ("local_path_not_allowed", "not_found")
+
+
+async def test_a_nul_byte_in_a_file_url_is_refused(tree: Path) -> None:
+    limits = MediaLimits(allowed_local_media_path=tree / "allowed")
+    url = f"file://{tree / 'allowed' / 'sub' / 'a.bin'}%00/.."
+    with pytest.raises(MediaRefusedError) as refused:
+        await read_source(url, "image", limits)
+    assert refused.value.reason == "local_path_not_allowed"
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.text(), raw=st.binary())
+def test_any_path_string_ends_in_a_media_error_or_the_file(
+    tree: Path, name: str, raw: bytes
+) -> None:
+    root = tree / "allowed"
+    for candidate in (name, str(root) + "/" + name, raw.decode("utf-8", "surrogateescape")):
+        try:
+            data = read_local_file(candidate, root, 1024)
+        except MediaError:
+            continue
+        assert data == b"inside"

@@ -35,6 +35,13 @@ B64 = base64.b64encode(PAYLOAD).decode()
         ("./a", "path"),
         ("/tmp/pytest-of-root/a_b", "path"),
         ("C:\\images\\cat.png", "path"),
+        # Spelled as paths though every character is base64's too.
+        ("/etc/passwd", "path"),
+        ("/usr/share/dict/words", "path"),
+        ("~/secret", "path"),
+        ("../etc/passwd", "path"),
+        # A JPEG's base64 begins with "/9j/".
+        (base64.b64encode(b"\xff\xd8\xff\xe0" + PAYLOAD).decode(), "base64"),
     ],
 )
 def test_classify(text: str, kind: str) -> None:

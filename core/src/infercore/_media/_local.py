@@ -19,7 +19,13 @@ __all__ = ["file_url_to_path", "read_local_file", "resolve_local_path"]
 
 def file_url_to_path(url: str) -> str:
     """The path of a ``file://`` URL; only ``file:///...`` and ``file://localhost/...``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed "[" in the host, for one
+        raise MediaRefusedError(
+            f"refused the file URL {url[:200]!r}: it is not a valid URL ({exc})",
+            reason="invalid_url",
+        ) from exc
     if parts.netloc not in ("", "localhost"):
         raise MediaRefusedError(
             f"refused the file URL {url[:200]!r}: only local files (file:///path) are read",
@@ -48,7 +54,13 @@ def resolve_local_path(path: str | os.PathLike[str], root: Path | None) -> Path:
             "local files are not allowed here (set allowed_local_media_path, or "
             "--allowed-local-media-path DIR on the server, to read them from one folder)",
         )
-    real = Path(os.path.realpath(os.fspath(path)))
+    try:
+        # A NUL byte, a lone surrogate or an overlong name is no path a file can have.
+        if "\0" in os.fspath(path):
+            raise ValueError("embedded null byte")
+        real = Path(os.path.realpath(os.fspath(path)))
+    except (ValueError, OSError) as exc:
+        raise _refused(path, f"it is not a valid path ({exc})") from exc
     real_root = Path(os.path.realpath(root))
     if not real.is_relative_to(real_root):
         raise _refused(path, f"it is outside the allowed folder {str(root)!r}")

@@ -3,7 +3,8 @@
 The forms ms-swift and the OpenAI API use are strings, and a string is told apart so:
 ``http(s)://`` is a URL, ``data:`` a data URI, ``file:`` a file URL, any other
 ``scheme://`` is refused; a string that names an existing file inside the allowed local
-folder is that file; otherwise valid base64 is base64, and anything else is a path (refused
+folder is that file; a string spelled as a path (a leading ``/``, ``./``, ``../``, ``~`` or
+a drive) is a path; otherwise valid base64 is base64, and anything else is a path (refused
 where local files are not allowed). Existence is only ever checked inside the allowed
 folder, so a server reveals nothing about other paths.
 """
@@ -60,6 +61,18 @@ def _looks_like_base64(text: str) -> bool:
     return bool(_BASE64.fullmatch(compact)) and len(compact.rstrip("=")) % 4 != 1
 
 
+# "/9j/" is how base64 of a JPEG (bytes FF D8 FF) begins: that one leading "/" is data.
+_JPEG_BASE64 = "/9j/"
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def _spelled_as_path(text: str) -> bool:
+    """Written as a path: absolute, relative to here or home, or on a drive."""
+    if text.startswith("/"):
+        return not text.startswith(_JPEG_BASE64)
+    return text.startswith(("./", "../", "~")) or bool(_DRIVE.match(text))
+
+
 def _exists_inside(text: str, root: Path | None) -> bool:
     if root is None:
         return False
@@ -89,7 +102,7 @@ def classify_source(text: str, *, local_root: Path | None = None) -> SourceKind:
             "data URIs, base64 and (where allowed) local files",
             reason="scheme_not_allowed",
         )
-    if _exists_inside(text, local_root):
+    if _exists_inside(text, local_root) or _spelled_as_path(text):
         return "path"
     if _looks_like_base64(text):
         return "base64"
@@ -121,7 +134,12 @@ def decode_data_uri(uri: str, cap: int) -> bytes:
         raise MediaDecodeError("the data URI has no ',' before its data", reason="invalid_media")
     if header.lower().endswith(";base64"):
         return decode_base64(payload, cap, what="data URI")
-    data = unquote_to_bytes(payload)
+    try:
+        data = unquote_to_bytes(payload)
+    except UnicodeEncodeError as exc:  # a lone surrogate has no bytes
+        raise MediaDecodeError(
+            f"the data URI's data is not valid text: {exc}", reason="invalid_media"
+        ) from exc
     if len(data) > cap:
         raise _too_large("data URI", len(data), cap)
     return data
