@@ -11,7 +11,7 @@ module               holds
 ``_limits``          ``MediaLimits``: budgets, caps and where media may come from
 ``_addresses``       which IP addresses may be fetched from (pure)
 ``_policy``          which URLs: scheme and domain (pure)
-``_resolve``         DNS, once per hop, in a thread
+``_resolve``         DNS, once per hop, in a thread pool of its own
 ``_body``            a response body under a byte cap (compressed or not)
 ``_fetch``           ``MediaFetcher``: http(s) under all of the above, redirects re-checked
 ``_local``           local files: confined to the allowed folder after following links

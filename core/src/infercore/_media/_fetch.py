@@ -19,7 +19,7 @@ from infercore._media._errors import (
 )
 from infercore._media._limits import MediaLimits, Modality
 from infercore._media._policy import MediaTarget, check_url
-from infercore._media._resolve import Resolver, resolve_host
+from infercore._media._resolve import Resolver, ThreadedResolver
 from infercore._version import __version__
 
 __all__ = ["MediaFetcher"]
@@ -52,6 +52,7 @@ class MediaFetcher:
     one host name must never carry a request for another name on the same address.
     Proxy environment variables are ignored, since a proxy would do its own DNS.
 
+    DNS runs in a small pool of the fetcher's own, apart from asyncio's default pool.
     ``resolver`` replaces DNS (tests map names without it); ``transport`` replaces httpx's
     (and with it ``verify``); ``verify`` is an SSL context for private CAs.
     """
@@ -65,7 +66,11 @@ class MediaFetcher:
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.limits = limits if limits is not None else MediaLimits()
-        self._resolve: Resolver = resolver if resolver is not None else resolve_host
+        # The fetcher's own pool for DNS, so slow names cannot stall media decoding.
+        self._own_resolver: ThreadedResolver | None = None
+        if resolver is None:
+            resolver = self._own_resolver = ThreadedResolver()
+        self._resolve: Resolver = resolver
         timeout = httpx.Timeout(
             connect=self.limits.connect_timeout_s,
             read=self.limits.read_timeout_s,
@@ -98,8 +103,10 @@ class MediaFetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client; the fetcher cannot be used afterwards."""
+        """Close the HTTP client and the DNS threads; the fetcher cannot be used afterwards."""
         await self._client.aclose()
+        if self._own_resolver is not None:
+            self._own_resolver.close()
 
     async def fetch(self, url: str, modality: Modality) -> bytes:
         """The body at ``url``, under ``modality``'s byte cap and total deadline.
