@@ -33,6 +33,7 @@ EXPECTED_INFERCORE = {
     "InfercoreError",
     "InvalidRequestError",
     "MediaError",
+    "MediaFetcher",
     "MediaLimits",
     "ModelAlias",
     "ModelNotFoundError",
@@ -51,7 +52,10 @@ EXPECTED_INFERCORE = {
     "get_plugin_manager",
     "hookimpl",
     "infer",
+    "load_audio",
+    "load_image",
     "load_multimodal_processor",
+    "load_video",
 }
 EXPECTED_TESTING = {
     "BackendConformance",

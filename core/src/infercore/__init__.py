@@ -25,7 +25,15 @@ from infercore._errors import (
     UnknownBackendError,
 )
 from infercore._hookspec import hookimpl
-from infercore._media import MediaError, MediaLimits, VideoClip
+from infercore._media import (
+    MediaError,
+    MediaFetcher,
+    MediaLimits,
+    VideoClip,
+    load_audio,
+    load_image,
+    load_video,
+)
 from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
 from infercore._processor import load_multimodal_processor
 from infercore._registry import BackendSpec, ModelAlias
@@ -61,6 +69,7 @@ __all__ = [
     "InfercoreError",
     "InvalidRequestError",
     "MediaError",
+    "MediaFetcher",
     "MediaLimits",
     "ModelAlias",
     "ModelNotFoundError",
@@ -79,5 +88,8 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "infer",
+    "load_audio",
+    "load_image",
     "load_multimodal_processor",
+    "load_video",
 ]
