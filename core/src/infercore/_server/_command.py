@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from infercore._errors import InfercoreError
-from infercore._media import MediaLimits
 from infercore._server._settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
 
 __all__ = ["add_deploy_command"]
@@ -165,21 +164,6 @@ def add_deploy_command(
     parser.set_defaults(func=_deploy)
 
 
-def _media_limits(args: argparse.Namespace) -> MediaLimits:
-    """Safe limits for a server: only what the flags open, on top of the defaults."""
-    overrides: dict[str, Any] = {"allowed_networks": tuple(args.allowed_media_networks)}
-    if args.allowed_media_domains:
-        overrides["allowed_media_domains"] = tuple(args.allowed_media_domains)
-    if args.allowed_local_media_path is not None:
-        overrides["allowed_local_media_path"] = args.allowed_local_media_path.resolve()
-    if args.limit_mm_per_prompt is not None:
-        overrides["limit_per_prompt"] = args.limit_mm_per_prompt
-    try:
-        return MediaLimits.from_env(**overrides)
-    except ValueError as exc:
-        raise InfercoreError(f"invalid media settings: {exc}") from exc
-
-
 def _deploy(args: argparse.Namespace) -> int:
     try:
         from infercore._server._run import serve
@@ -209,13 +193,19 @@ def _deploy(args: argparse.Namespace) -> int:
         generation_defaults=generation_settings(args),
         access_log=args.access_log,
         log_level=args.log_level,
+        allowed_media_domains=(
+            tuple(args.allowed_media_domains) if args.allowed_media_domains else None
+        ),
+        allowed_local_media_path=args.allowed_local_media_path,
+        allowed_media_networks=tuple(args.allowed_media_networks),
+        limit_mm_per_prompt=args.limit_mm_per_prompt,
     )
     # Settings errors come before the model loads, which may take minutes; the
     # engine refuses adapters for a backend without LoRA before loading too.
     settings.checked_defaults()
+    media = settings.media_limits()
     options: dict[str, Any] = dict(args.options)
     adapters = dict(args.adapters)
-    media = _media_limits(args)
     with Engine(
         args.model, backend=args.backend, adapters=adapters, media=media, **options
     ) as engine:

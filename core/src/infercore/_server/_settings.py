@@ -1,14 +1,16 @@
-"""What an operator decides about a server: names, limits, keys and generation defaults."""
+"""What an operator decides about a server: names, limits, keys, media and generation defaults."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from infercore._errors import InfercoreError
+from infercore._media import MediaLimits
 from infercore._types import RequestConfig
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ServerSettings"]
@@ -27,6 +29,13 @@ class ServerSettings:
     ``generation_defaults`` (``RequestConfig`` fields) fill in what a request
     leaves out. LoRA adapters are the engine's (``Engine(..., adapters=...)``):
     the server answers to each under its own name.
+
+    Media come only from where the media settings open (see
+    :meth:`media_limits`): by default global http(s) addresses, no local
+    files. ``trust_engine_media`` serves with the engine's own
+    ``media_limits`` instead, whatever they open (an engine built without
+    ``media=`` reads local files anywhere and fetches from private
+    addresses): only for clients trusted as much as the engine's owner.
     """
 
     served_model_name: str | None = None
@@ -41,6 +50,15 @@ class ServerSettings:
     generation_defaults: Mapping[str, Any] = field(default_factory=dict)
     access_log: bool = False
     log_level: str = "info"
+    #: Fetch media only from these hosts and their subdomains (``None``: any global host).
+    allowed_media_domains: tuple[str, ...] | None = None
+    #: Requests may name local files (and ``file://`` URLs) inside this folder only.
+    allowed_local_media_path: Path | None = None
+    #: Non-global networks (CIDR) media may be fetched from.
+    allowed_media_networks: tuple[str, ...] = ()
+    #: The most media items of a modality per prompt, such as ``{"image": 4}``.
+    limit_mm_per_prompt: Mapping[str, int] | None = None
+    trust_engine_media: bool = False
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -63,3 +81,23 @@ class ServerSettings:
             )
             raise InfercoreError(f"invalid generation defaults: {problems}") from exc
         return config.model_dump(include=set(self.generation_defaults))
+
+    def media_limits(self) -> MediaLimits:
+        """The server's media limits: safe ones, opened only as the media settings say.
+
+        The budgets come from the environment (``MAX_PIXELS``, ``VIDEO_MAX_PIXELS``,
+        ``FPS``, ``FPS_MAX_FRAMES``); private addresses and local files stay closed
+        unless ``allowed_media_networks`` or ``allowed_local_media_path`` open them.
+        Raises :class:`InfercoreError` for settings that do not parse.
+        """
+        overrides: dict[str, Any] = {"allowed_networks": self.allowed_media_networks}
+        if self.allowed_media_domains:
+            overrides["allowed_media_domains"] = self.allowed_media_domains
+        if self.allowed_local_media_path is not None:
+            overrides["allowed_local_media_path"] = self.allowed_local_media_path.resolve()
+        if self.limit_mm_per_prompt is not None:
+            overrides["limit_per_prompt"] = dict(self.limit_mm_per_prompt)
+        try:
+            return MediaLimits.from_env(**overrides)
+        except ValueError as exc:  # pydantic's ValidationError is one
+            raise InfercoreError(f"invalid media settings: {exc}") from exc

@@ -1,0 +1,161 @@
+"""``create_app`` embedded in one's own process: the app over an engine one built.
+
+Each app runs under uvicorn on its engine's own loop (as ``serve`` runs it) on
+a free loopback port, and is driven by the official ``openai`` client. The
+engines are on ``image-echo`` (``image_echo_backend``): it answers with the size
+of each image it was given, so what the server let the engine load shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import image_echo_backend
+import openai
+import pytest
+import uvicorn
+from PIL import Image
+
+import infercore
+from infercore import Engine, InfercoreError, MediaLimits
+from infercore._server import ServerSettings, create_app
+from infercore.testing import free_port, serving_folder
+
+MODEL = "image-echo-model"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def image_echo() -> Iterator[None]:
+    manager = infercore.get_plugin_manager()
+    manager.register(image_echo_backend, "image-echo")
+    yield
+    manager.unregister("image-echo")
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with one 100x120 image, ``red.png``."""
+    folder = tmp_path_factory.mktemp("media")
+    Image.new("RGB", (100, 120), (255, 0, 0)).save(folder / "red.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def image_url(media: Path) -> Iterator[str]:
+    with serving_folder(media) as root:  # on 127.0.0.1
+        yield f"{root}/red.png"
+
+
+@contextlib.contextmanager
+def embedded(settings: ServerSettings, media: MediaLimits | None) -> Iterator[openai.OpenAI]:
+    """An engine on ``media`` limits, its app under uvicorn on the engine's loop (as
+    ``serve`` runs it) on a free loopback port; a client for it."""
+    with Engine(MODEL, backend="image-echo", media=media) as engine:
+        port = free_port()
+        config = uvicorn.Config(
+            create_app(engine, settings),
+            host="127.0.0.1",
+            port=port,
+            lifespan="off",
+            log_level="warning",
+        )
+        server = uvicorn.Server(config)
+        served = asyncio.run_coroutine_threadsafe(server.serve(), engine._loop.loop)
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                if served.done() or time.monotonic() > deadline:
+                    pytest.fail(f"the embedded server did not start: {served.exception(timeout=0)}")
+                time.sleep(0.01)
+            yield openai.OpenAI(
+                base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0
+            )
+        finally:
+            server.should_exit = True
+            served.result(timeout=30)
+
+
+def ask(client: openai.OpenAI, image: str) -> str | None:
+    content: Any = [
+        {"type": "image_url", "image_url": {"url": image}},
+        {"type": "text", "text": "?"},
+    ]
+    answer = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": content}], max_tokens=32
+    )
+    return answer.choices[0].message.content
+
+
+def refusal(client: openai.OpenAI, image: str) -> str:
+    """The ``code`` of the 400 that asking about ``image`` gets."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        ask(client, image)
+    body = refused.value.body
+    assert isinstance(body, dict)
+    assert set(body) == {"message", "type", "param", "code"}
+    assert body["type"] == "invalid_request_error"
+    return str(body["code"])
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def test_an_engine_with_a_scripts_media_limits_is_not_served_by_default() -> None:
+    # Built without media=, an engine trusts its caller: local files anywhere and
+    # private addresses. Serving it as it is would hand that trust to every client.
+    with Engine(MODEL, backend="image-echo") as engine:
+        assert engine.media_limits.allow_private_addresses
+        with pytest.raises(InfercoreError) as refused:
+            create_app(engine, ServerSettings())
+    message = str(refused.value)
+    assert "allowed_local_media_path" in message
+    assert "allow_private_addresses" in message
+    assert "media=settings.media_limits()" in message
+    assert "trust_engine_media=True" in message
+
+
+def test_on_the_servers_limits_local_paths_and_loopback_urls_are_refused(
+    media: Path, image_url: str
+) -> None:
+    settings = ServerSettings()
+    with embedded(settings, settings.media_limits()) as client:
+        assert refusal(client, image_url) == "address_not_allowed"
+        assert refusal(client, str(media / "red.png")) == "local_path_not_allowed"
+        assert refusal(client, (media / "red.png").as_uri()) == "local_path_not_allowed"
+        # Refusals harm nothing: the same image inline is loaded and answered.
+        assert ask(client, data_uri(media / "red.png")) == "100x120"
+
+
+def test_the_media_settings_open_one_folder_and_loopback_networks(
+    media: Path, image_url: str, tmp_path: Path
+) -> None:
+    Image.new("RGB", (30, 20)).save(tmp_path / "outside.png")
+    settings = ServerSettings(
+        allowed_local_media_path=media, allowed_media_networks=("127.0.0.0/8",)
+    )
+    with embedded(settings, settings.media_limits()) as client:
+        assert ask(client, image_url) == "100x120"
+        assert ask(client, str(media / "red.png")) == "100x120"
+        assert refusal(client, str(tmp_path / "outside.png")) == "local_path_not_allowed"
+
+
+def test_trust_engine_media_serves_with_the_engines_own_limits(
+    image_url: str, tmp_path: Path
+) -> None:
+    Image.new("RGB", (30, 20)).save(tmp_path / "anywhere.png")
+    # media=None: the engine's own, a trusted caller's limits.
+    with embedded(ServerSettings(trust_engine_media=True), None) as client:
+        assert ask(client, image_url) == "100x120"
+        assert ask(client, str(tmp_path / "anywhere.png")) == "30x20"
+
+
+def test_media_settings_that_do_not_parse_are_refused_before_serving() -> None:
+    with pytest.raises(InfercoreError, match="invalid media settings"):
+        ServerSettings(allowed_media_networks=("not-a-network",)).media_limits()
