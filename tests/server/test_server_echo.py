@@ -444,14 +444,23 @@ def _long(stream: bool) -> dict[str, Any]:
     return chat("z", max_tokens=2000, ignore_eos=True, stream=stream)
 
 
+def _chat_responses(http: httpx.Client, status: str) -> float:
+    return metric(http, "infercore_requests_total", route="/v1/chat/completions", status=status)
+
+
 def test_closing_a_stream_early_cancels_its_generation(slow_url: str) -> None:
     with httpx.Client(base_url=slow_url, timeout=10) as http:
+        gone_before, ok_before = _chat_responses(http, "499"), _chat_responses(http, "200")
         with http.stream("POST", "/v1/chat/completions", json=_long(True)) as response:
+            assert response.status_code == 200
             lines = response.iter_lines()
             assert next(lines).startswith("data: ")
             assert _running(http) == 1
         assert wait_for(lambda: _running(http) == 0, timeout=1.0) < 1.0
         assert metric(http, "infercore_requests_running") == 0
+        # The status line said 200, but the client left before the end: 499.
+        wait_for(lambda: _chat_responses(http, "499") == gone_before + 1, timeout=1.0)
+        assert _chat_responses(http, "200") == ok_before
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
@@ -463,16 +472,14 @@ def test_a_socket_closed_mid_request_cancels_its_generation(slow_url: str, strea
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     with httpx.Client(base_url=slow_url, timeout=10) as http:
-        gone_before = metric(http, "infercore_requests_total", route="/v1/chat/completions",
-                             status="499")  # fmt: skip
+        gone_before = _chat_responses(http, "499")
         with socket.create_connection((host, int(port))) as sock:
             sock.sendall(request)
             if stream:
                 assert sock.recv(4096).startswith(b"HTTP/1.1 200")
             wait_for(lambda: _running(http) == 1, timeout=2.0)
         assert wait_for(lambda: _running(http) == 0, timeout=1.0) < 1.0
-        gone = metric(http, "infercore_requests_total", route="/v1/chat/completions", status="499")
-        assert gone == gone_before + (0 if stream else 1)
+        wait_for(lambda: _chat_responses(http, "499") == gone_before + 1, timeout=1.0)
 
 
 # -- back-pressure ----------------------------------------------------------------

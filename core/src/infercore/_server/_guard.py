@@ -7,7 +7,7 @@ import hmac
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infercore._server._errors import APIError
-from infercore._server._http import send_error
+from infercore._server._http import CLIENT_GONE, send_error
 from infercore._server._state import ServerState
 
 __all__ = ["ROUTES", "Guard"]
@@ -32,7 +32,9 @@ class Guard:
     - 503 while the server drains for shutdown (but ``/health``, which says
       so itself, and ``/metrics``);
     - counts the requests in flight, which the drain waits for, and every
-      response by route and status (``499``: the client left first).
+      response by route and status (``499``: the client left before its
+      response was complete, as the route marks with ``CLIENT_GONE``; a
+      stream cut off after its ``200`` status line included).
     """
 
     def __init__(self, app: ASGIApp, state: ServerState) -> None:
@@ -70,11 +72,14 @@ class Guard:
             return
 
         status = 499
+        complete = False
 
         async def counting_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, complete
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif not message.get("more_body", False):
+                complete = True
             await send(message)
 
         lifecycle.enter()
@@ -86,4 +91,10 @@ class Guard:
             raise
         finally:
             lifecycle.leave()
+            # A stream's status line goes out first: if the route marks that its
+            # client left, the stream was cut off whatever that line said. Once the
+            # response is complete, a disconnect seen later (uvicorn reports one as
+            # soon as the last byte is sent) cut nothing off.
+            if not complete and scope.get(CLIENT_GONE):
+                status = 499
             metrics.count_response(route, status)

@@ -16,6 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 from infercore._server._errors import APIError
 
 __all__ = [
+    "CLIENT_GONE",
     "JSON",
     "ClientGone",
     "DisconnectWatch",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 JSON = b"application/json"
+#: Scope key a route sets when its client disconnected before the response was complete,
+#: so that the middleware around it (the guard's metrics) counts the response as cut off.
+CLIENT_GONE = "infercore.client_gone"
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),

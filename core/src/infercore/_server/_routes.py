@@ -24,6 +24,7 @@ from infercore._errors import InfercoreError, InvalidRequestError
 from infercore._server._completions import CompletionStream, completion_from_chat
 from infercore._server._errors import APIError, from_engine_error, from_validation_error
 from infercore._server._http import (
+    CLIENT_GONE,
     ClientGone,
     DisconnectWatch,
     EventStream,
@@ -86,6 +87,7 @@ class _GenerationRoute(ABC):
             body = self._parse(await read_body(scope, receive, self._max_body))
             served = self._state.models.get(body.model)
         except ClientGone:
+            scope[CLIENT_GONE] = True
             return
         except APIError as error:
             await send_error(send, error)
@@ -100,7 +102,9 @@ class _GenerationRoute(ABC):
                 payload = await self._answer(body, served, started)
         except asyncio.CancelledError:
             if watch.absorb():
-                return  # the client left; its generation is cancelled, nobody to answer
+                # The client left: its generation is cancelled, and a stream stays cut off.
+                scope[CLIENT_GONE] = True
+                return
             if not self._state.lifecycle.draining:
                 raise
             # The shutdown grace ran out and the server cancels what is left: say so
