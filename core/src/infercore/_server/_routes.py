@@ -150,15 +150,23 @@ class _GenerationRoute(ABC):
         request = body.infer_request(served.adapter)
         config = self._config(body)
         engine = self._state.engine
-        try:
+
+        async def answer(
+            config: RequestConfig,
+        ) -> ChatCompletionResponse | AsyncIterator[ChatCompletionChunk]:
+            if config.stream:
+                return await engine.stream_async(request, config)
             return await engine.infer_async(request, config)
+
+        try:
+            return await answer(config)
         except InvalidRequestError as exc:
             # A default max_tokens that does not fit this prompt means "as much as fits",
             # as in vLLM; one the client chose is the client's error.
             chosen = body.max_tokens is not None or body.max_completion_tokens is not None
             if chosen or exc.param != "max_tokens" or config.max_tokens is None:
                 raise
-            return await engine.infer_async(request, config.model_copy(update={"max_tokens": None}))
+            return await answer(config.model_copy(update={"max_tokens": None}))
 
     async def _answer(self, body: GenerationBody, served: ServedModel, started: float) -> bytes:
         state = self._state
