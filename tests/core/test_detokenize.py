@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infercore import IncrementalDetokenizer
-from infercore.testing import ByteTokenizer
+from infercore import ByteTokenizer, IncrementalDetokenizer
 
 TEXTS = [
     "plain ascii",

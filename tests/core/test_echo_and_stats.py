@@ -9,7 +9,7 @@ import pytest
 
 import infercore
 from infercore import _builtin
-from infercore.types import ChatCompletionChunk, ChatCompletionResponse
+from infercore.types import ChatCompletionResponse
 
 HELLO = [{"messages": [{"role": "user", "content": "héllo"}]}]
 
@@ -63,8 +63,8 @@ def test_echo_refuses_sampling_it_cannot_do(echo: infercore.Engine) -> None:
 def test_echo_keeps_its_token_rate() -> None:
     with infercore.Engine("m", backend="echo", token_rate=200.0) as engine:
         start = time.perf_counter()
-        (stream,) = engine.infer(HELLO, {"max_tokens": 21, "ignore_eos": True, "stream": True})
-        chunks: list[ChatCompletionChunk] = list(stream)  # type: ignore[arg-type]
+        (stream,) = engine.stream(HELLO, {"max_tokens": 21, "ignore_eos": True})
+        chunks = list(stream)
         elapsed = time.perf_counter() - start
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     # 20 gaps between 21 tokens at 200 tokens/s take at least 0.1 s.
@@ -81,8 +81,8 @@ def test_a_raw_prompt_is_completed_without_the_chat_template(echo: infercore.Eng
 def test_stats_count_responses_and_streams(echo: infercore.Engine) -> None:
     stats = infercore.InferStats()
     echo.infer(HELLO * 3, {"n": 2}, stats=stats)
-    for stream in echo.infer(HELLO, {"stream": True}, stats=stats):
-        list(stream)  # type: ignore[call-overload]
+    for stream in echo.stream(HELLO, stats=stats):
+        list(stream)
     figures = stats.compute()
     prompt = len(
         echo.backend.tokenizer.encode(

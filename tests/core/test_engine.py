@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,6 +20,7 @@ import pytest
 import infercore
 from infercore import (
     BackendSpec,
+    ByteTokenizer,
     Capabilities,
     ChatCompletionChunk,
     ChatCompletionResponse,
@@ -29,7 +31,7 @@ from infercore import (
     SamplingParams,
     hookimpl,
 )
-from infercore.testing import ByteTokenizer, FakeBackend, FakeOptions
+from infercore.testing import FakeBackend, FakeOptions
 
 GREEDY: dict[str, Any] = {"temperature": 0}
 HELLO = "Hello, world! How are you?"
@@ -50,19 +52,13 @@ def prompt_tokens(text: str) -> int:
 def responses(
     engine: infercore.Engine, requests: list[dict[str, Any]], config: dict[str, Any]
 ) -> list[ChatCompletionResponse]:
-    result = engine.infer(requests, config)
-    checked = [item for item in result if isinstance(item, ChatCompletionResponse)]
-    assert len(checked) == len(result)
-    return checked
+    return engine.infer(requests, config)
 
 
 def open_streams(
     engine: infercore.Engine, requests: list[dict[str, Any]], config: dict[str, Any]
 ) -> list[Iterator[ChatCompletionChunk]]:
-    result = engine.infer(requests, {**config, "stream": True})
-    streams = [item for item in result if not isinstance(item, ChatCompletionResponse)]
-    assert len(streams) == len(result)
-    return streams
+    return engine.stream(requests, config)
 
 
 def complete(engine: infercore.Engine, text: str, **config: Any) -> ChatCompletionResponse:
@@ -84,9 +80,7 @@ def stream(engine: infercore.Engine, text: str, **config: Any) -> list[ChatCompl
 async def open_async_stream(
     engine: infercore.Engine, text: str, **config: Any
 ) -> AsyncIterator[ChatCompletionChunk]:
-    result = await engine.infer_async(ask(text), {**GREEDY, **config, "stream": True})
-    assert not isinstance(result, ChatCompletionResponse)
-    return result
+    return await engine.stream_async(ask(text), {**GREEDY, **config})
 
 
 def close_stream(chunks: Iterator[ChatCompletionChunk]) -> None:
@@ -168,9 +162,11 @@ class _TestBackends:
         register(
             _spec("fake-basic", FakeBackend, Capabilities(sampling=frozenset({"temperature"})))
         )
-        register(_spec("fake-top2", FakeBackend, Capabilities(max_top_logprobs=2)))
-        register(_spec("fake-failing", FailingBackend, Capabilities()))
-        register(_spec("fake-truncating", TruncatingBackend, Capabilities()))
+        every = infercore.SAMPLING_FIELDS
+        register(_spec("fake-top2", FakeBackend, Capabilities(sampling=every, max_top_logprobs=2)))
+        register(_spec("fake-failing", FailingBackend, Capabilities(sampling=every)))
+        register(_spec("fake-truncating", TruncatingBackend, Capabilities(sampling=every)))
+        register(_spec("fake-plain", FakeBackend, Capabilities()))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -322,11 +318,11 @@ async def test_async_stream_equals_the_sync_one(fake_engine: infercore.Engine) -
     assert finishes(chunks) == ["stop"]
 
 
-async def test_infer_async_raises_request_errors_before_any_chunk(
+async def test_stream_async_raises_request_errors_before_any_chunk(
     fake_engine: infercore.Engine,
 ) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        await fake_engine.infer_async(ask("x"), {"stream": True, "max_tokens": 10**6})
+        await fake_engine.stream_async(ask("x"), {"max_tokens": 10**6})
 
     assert caught.value.param == "max_tokens"
 
@@ -567,6 +563,23 @@ def test_setting_the_backend_lacks_is_refused(config: dict[str, Any], param: str
     assert "'fake-basic'" in str(caught.value)
 
 
+def test_capabilities_claim_no_sampling_setting_by_default() -> None:
+    with infercore.Engine("fake", backend="fake-plain") as engine:
+        assert engine.capabilities.tasks == {"generate"}
+        assert engine.infer([ask("ok")], {"max_tokens": 4})[0].usage.completion_tokens > 0
+        for name, value in [("temperature", 0.0), ("seed", 1), ("top_k", 1)]:
+            with pytest.raises(InvalidRequestError, match="does not support") as caught:
+                engine.infer([ask("ok")], {name: value})
+            assert caught.value.param == name
+
+
+def test_capabilities_refuse_a_sampling_setting_that_does_not_exist() -> None:
+    with pytest.raises(ValueError, match="unknown sampling settings") as caught:
+        Capabilities(sampling=frozenset({"temperature", "mirostat"}))
+
+    assert "'mirostat'" in str(caught.value)
+
+
 def test_more_top_logprobs_than_the_backend_gives_are_refused() -> None:
     with infercore.Engine("fake", backend="fake-top2") as engine:
         assert complete(engine, "ok", logprobs=True, top_logprobs=2).choices[0].logprobs
@@ -773,6 +786,67 @@ def test_engine_serves_again_after_a_cancelled_stream(slow_engine: infercore.Eng
     close_stream(chunks)
 
     assert content(complete(slow_engine, "again")) == "again"
+
+
+# -- results as they complete, and the API's shapes -------------------------------------------
+
+
+def test_infer_iter_yields_each_response_as_it_finishes(slow_engine: infercore.Engine) -> None:
+    requests = [ask("a long answer, repeated"), ask("short"), ask("medium text")]
+    config = {**GREEDY, "max_tokens": 40}
+    order = []
+    answered: dict[int, ChatCompletionResponse] = {}
+    for index, response in slow_engine.infer_iter(requests, config):
+        order.append(index)
+        answered[index] = response
+
+    assert order == [1, 2, 0]  # shortest first, at 5 ms a token
+    in_order = slow_engine.infer(requests, config)
+    assert [content(answered[i]) for i in range(3)] == [content(r) for r in in_order]
+
+
+def test_closing_infer_iter_early_releases_the_other_requests(
+    slow_engine: infercore.Engine,
+) -> None:
+    requests = [ask("short"), ask(HELLO), ask(HELLO)]
+    results = slow_engine.infer_iter(requests, {**GREEDY, **LONG})
+    assert next(results)[0] == 0
+    results.close()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 5.0
+    while slow_engine.backend.active_requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert slow_engine.backend.active_requests == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "advice"),
+    [("infer", "Engine.stream"), ("infer_iter", "Engine.stream")],
+)
+def test_whole_response_calls_send_stream_true_to_stream(
+    fake_engine: infercore.Engine, call: str, advice: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match=re.escape(advice)) as caught:
+        getattr(fake_engine, call)([ask("x")], {"stream": True})
+
+    assert caught.value.param == "stream"
+    assert fake_engine.backend.active_requests == 0
+
+
+async def test_infer_async_sends_stream_true_to_stream_async(
+    fake_engine: infercore.Engine,
+) -> None:
+    with pytest.raises(InvalidRequestError, match=r"Engine\.stream_async") as caught:
+        await fake_engine.infer_async(ask("x"), {"stream": True})
+
+    assert caught.value.param == "stream"
+
+
+def test_run_on_loop_runs_on_the_engines_own_loop(fake_engine: infercore.Engine) -> None:
+    async def which_loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    assert fake_engine.run_on_loop(which_loop()) is fake_engine.loop
 
 
 # -- lifecycle -------------------------------------------------------------------------------------

@@ -13,12 +13,14 @@ import infercore
 import infercore.testing
 
 EXPECTED_INFERCORE = {
+    "SAMPLING_FIELDS",
     "AuthenticationError",
     "Backend",
     "BackendNotInstalledError",
     "BackendOptions",
     "BackendSpec",
     "BackendUnavailableError",
+    "ByteTokenizer",
     "Capabilities",
     "ChatCompletionChunk",
     "ChatCompletionResponse",
@@ -43,6 +45,7 @@ EXPECTED_INFERCORE = {
     "PreparedRequest",
     "RequestConfig",
     "SamplingParams",
+    "Task",
     "TokenLogprobs",
     "Tokenizer",
     "UnknownBackendError",
@@ -61,7 +64,6 @@ EXPECTED_TESTING = {
     "BackendConformance",
     "FakeBackend",
     "FakeOptions",
-    "ByteTokenizer",
     "fake_plugin",
     "make_lora_adapter",
     "make_idefics3_model",

@@ -1,15 +1,18 @@
 """infercore: one API for chat and multimodal inference over interchangeable backends."""
 
 from infercore._backend import (
+    SAMPLING_FIELDS,
     Backend,
     BackendOptions,
     Capabilities,
     Delta,
     PreparedRequest,
     SamplingParams,
+    Task,
     Tokenizer,
     TokenLogprobs,
 )
+from infercore._byte_tokenizer import ByteTokenizer
 from infercore._client import InferClient
 from infercore._detokenize import IncrementalDetokenizer
 from infercore._engine import Engine, infer
@@ -49,12 +52,14 @@ from infercore._types import (
 from infercore._version import __version__
 
 __all__ = [
+    "SAMPLING_FIELDS",
     "AuthenticationError",
     "Backend",
     "BackendNotInstalledError",
     "BackendOptions",
     "BackendSpec",
     "BackendUnavailableError",
+    "ByteTokenizer",
     "Capabilities",
     "ChatCompletionChunk",
     "ChatCompletionResponse",
@@ -79,6 +84,7 @@ __all__ = [
     "PreparedRequest",
     "RequestConfig",
     "SamplingParams",
+    "Task",
     "TokenLogprobs",
     "Tokenizer",
     "UnknownBackendError",

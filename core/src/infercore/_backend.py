@@ -11,9 +11,11 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+from infercore._media import Modality
 
 __all__ = [
     "Backend",
@@ -22,11 +24,13 @@ __all__ = [
     "Delta",
     "PreparedRequest",
     "SamplingParams",
+    "Task",
     "TokenLogprobs",
     "Tokenizer",
 ]
 
-Modality = Literal["image", "video", "audio"]
+#: What a backend can be asked to do: generate text; embed, classify or score inputs.
+Task = Literal["generate", "embed", "classify", "score"]
 
 #: The sampling settings a backend may declare it honours.
 SAMPLING_FIELDS = frozenset(
@@ -48,20 +52,31 @@ SAMPLING_FIELDS = frozenset(
 class Capabilities:
     """What a backend can do; the engine refuses a request that needs more.
 
-    ``sampling`` names the :class:`SamplingParams` fields the backend honours
-    (see ``SAMPLING_FIELDS``); a request that sets any other one is refused
-    rather than silently ignored.
+    Nothing is claimed by default but the one task every backend serves:
+    a backend lists what it honours, and a request that asks for anything
+    else is refused rather than silently ignored. ``sampling`` names the
+    :class:`SamplingParams` fields it honours (see ``SAMPLING_FIELDS``).
     """
 
-    sampling: frozenset[str] = SAMPLING_FIELDS
+    tasks: frozenset[Task] = frozenset({"generate"})
+    sampling: frozenset[str] = frozenset()
     #: The most alternatives per token it reports; ``None``: no logprobs at all.
     max_top_logprobs: int | None = None
     modalities: frozenset[Modality] = frozenset()
     lora: bool = False
 
+    def __post_init__(self) -> None:
+        unknown = self.sampling - SAMPLING_FIELDS
+        if unknown:
+            raise ValueError(
+                f"unknown sampling settings {sorted(unknown)}; a backend may claim only "
+                f"{sorted(SAMPLING_FIELDS)}"
+            )
+
     def describe(self) -> list[str]:
         """Short words for listings such as ``infercore backends``."""
-        words = sorted(self.sampling)
+        words = sorted(self.tasks)
+        words.extend(sorted(self.sampling))
         if self.max_top_logprobs is not None:
             words.append(f"logprobs(top {self.max_top_logprobs})")
         words.extend(sorted(self.modalities))
@@ -112,6 +127,9 @@ class PreparedRequest:
     images: tuple[Any, ...] = ()
     videos: tuple[Any, ...] = ()
     audios: tuple[Any, ...] = ()
+    #: What :meth:`Backend.prepare` made for :meth:`Backend.generate` (a processor's
+    #: tensors, say); the core carries it along untouched.
+    inputs: Any = None
 
     @property
     def has_media(self) -> bool:
@@ -168,24 +186,28 @@ class Delta:
     text: str
     logprobs: tuple[TokenLogprobs, ...] | None = None
     finish_reason: Literal["stop", "length"] | None = None
-    #: On the first delta of a request with media: how many tokens the prompt
-    #: holds once the processor expanded its placeholders (for usage).
+    #: Only from an engine that expands media placeholders itself, inside
+    #: generation (vLLM): on the first delta, how many tokens the prompt holds
+    #: once expanded, for usage. A backend that expands in :meth:`Backend.prepare`
+    #: returns the expanded ``prompt_token_ids`` there instead.
     prompt_tokens: int | None = None
 
 
-class Backend(abc.ABC):
-    """An inference engine behind the core.
+OptionsT = TypeVar("OptionsT", bound=BackendOptions)
+
+
+class Backend(abc.ABC, Generic[OptionsT]):
+    """An inference engine behind the core, generic over its typed options.
 
     The core creates one instance per :class:`infercore.Engine`, on the
-    engine's own event loop, and calls :meth:`generate` concurrently from that
-    loop. The backend owns the model, its tokenizer and any batching; the core
-    owns everything that is the same for every backend.
+    engine's own event loop, with ``options`` already validated against the
+    options model that its :class:`~infercore.BackendSpec` declares, and calls
+    :meth:`prepare` and :meth:`generate` concurrently from that loop. The
+    backend owns the model, its tokenizer and any batching; the core owns
+    everything that is the same for every backend.
     """
 
-    #: The typed engine options this backend takes.
-    Options: ClassVar[type[BackendOptions]] = BackendOptions
-
-    def __init__(self, model: str, options: BackendOptions) -> None:
+    def __init__(self, model: str, options: OptionsT) -> None:
         self.model = model
         self.options = options
 
@@ -213,6 +235,21 @@ class Backend(abc.ABC):
     def active_requests(self) -> int:
         """How many requests the backend holds now, running or waiting."""
 
+    async def prepare(self, request: PreparedRequest) -> PreparedRequest:
+        """Ready ``request`` for :meth:`generate`, or refuse it; by default as it is.
+
+        The engine awaits this before anything of the answer is sent, so every
+        fault of the client's found here (a media item the processor refuses,
+        say) reaches it as an :class:`~infercore.InvalidRequestError` (a 400 on
+        the server), never as an error in the middle of a stream. A backend
+        whose processor expands media placeholders does it here and returns
+        the request with the expanded ``prompt_token_ids`` (the engine then
+        checks them against :attr:`max_model_len` and counts them in usage)
+        and whatever :meth:`generate` needs in ``inputs``. Called once per
+        request, not per choice.
+        """
+        return request
+
     @abc.abstractmethod
     def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
         """Generate one sequence for ``request``, yielding deltas as tokens come.
@@ -234,5 +271,5 @@ class Backend(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not load LoRA adapters")
 
-    async def aclose(self) -> None:  # noqa: B027 - a backend without resources needs nothing
+    async def aclose(self) -> None:
         """Release the model and any worker; the engine calls it once, last."""

@@ -9,28 +9,33 @@ the conversation), ``quit`` or ``exit``. A query with ``<image>``,
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, TextIO
 
 from infercore._cli import generation_settings
 from infercore._client import InferClient
-from infercore._engine import Engine, InferResult
+from infercore._engine import Engine
 from infercore._errors import InfercoreError, InvalidRequestError
+from infercore._multimodal import MEDIA_TAG
 from infercore._types import ChatCompletionChunk, ChatCompletionResponse, RequestConfig
 
 __all__ = ["run_chat"]
 
 _HELP = "Commands: multi-line (end a query with #), single-line, reset-system, clear, quit or exit."
-_TAG = re.compile(r"<(image|video|audio)>")
 _ARTICLE = {"image": "an", "video": "a", "audio": "an"}
 
 
 class _Infers(Protocol):
     """What the chat needs: an ``Engine``, or an ``InferClient`` of a running server."""
 
-    def infer(self, requests: Sequence[dict[str, Any]], config: RequestConfig) -> InferResult: ...
+    def infer(
+        self, requests: Sequence[dict[str, Any]], config: RequestConfig
+    ) -> list[ChatCompletionResponse]: ...
+
+    def stream(
+        self, requests: Sequence[dict[str, Any]], config: RequestConfig
+    ) -> list[Iterator[ChatCompletionChunk]]: ...
 
 
 class _Session:
@@ -59,12 +64,13 @@ class _Session:
         }
         request: dict[str, Any] = {"messages": self.messages(query)}
         request.update({kind: sources for kind, sources in media_so_far.items() if sources})
-        (result,) = self.engine.infer([request], self.config)
-        if isinstance(result, ChatCompletionResponse):
-            answer = result.choices[0].message.content or ""
-            out.write(answer)
+        if self.config.stream:
+            (chunks,) = self.engine.stream([request], self.config)
+            answer = _write_stream(chunks, out)
         else:
-            answer = _write_stream(result, out)
+            (response,) = self.engine.infer([request], self.config)
+            answer = response.choices[0].message.content or ""
+            out.write(answer)
         out.write("\n")
         out.flush()
         self.history += [
@@ -78,7 +84,7 @@ class _Session:
 def _ask_for_media(query: str) -> dict[str, list[str]] | None:
     """The path or URL of each tag in ``query``, asked in turn; None at end of input."""
     media: dict[str, list[str]] = {"images": [], "videos": [], "audios": []}
-    for match in _TAG.finditer(query):
+    for match in MEDIA_TAG.finditer(query):
         kind = match.group(1)
         source = _read(f"Input {_ARTICLE[kind]} {kind} path or URL <<< ", multi_line=False)
         if source is None:

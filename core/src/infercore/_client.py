@@ -6,26 +6,41 @@ import asyncio
 import json
 import threading
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
-from infercore._engine import ConfigLike, InferResult, RequestLike, _all, _as_config, _as_request
+from infercore._aio import gather
+from infercore._coerce import (
+    ConfigLike,
+    RequestLike,
+    as_config,
+    as_request,
+    as_requests,
+    for_whole_responses,
+)
 from infercore._errors import EngineError, ModelNotFoundError
 from infercore._http import SSE_DONE, SSEDecoder, api_root, error_for_status, error_from_event
 from infercore._loop import LoopThread
 from infercore._stats import InferStats
-from infercore._types import ChatCompletionChunk, ChatCompletionResponse, InferRequest, Usage
+from infercore._types import (
+    ChatCompletionChunk,
+    ChatCompletionResponse,
+    InferRequest,
+    RequestConfig,
+    Usage,
+)
 from infercore._wire import WireCall, parse_chunk, parse_response, wire_call
 
 __all__ = ["InferClient"]
 
 
 class InferClient:
-    """A served model, with the same ``infer`` / ``infer_async`` API and types as ``Engine``.
+    """A served model, with the same API and types as ``Engine``: ``infer``, ``stream``,
+    ``infer_async``, ``stream_async``.
 
     ``InferClient("http://127.0.0.1:8000/v1", api_key="...")`` or
     ``InferClient(port=8000)``; a base URL without ``/v1`` gets it appended.
@@ -35,10 +50,10 @@ class InferClient:
     come back in the chat shapes, as ``Engine`` returns them.
 
     Sync calls run on a private event-loop thread (so they work inside a
-    running loop, such as Jupyter's); ``infer_async`` runs on the caller's
+    running loop, such as Jupyter's); the async calls run on the caller's
     loop. Connections are pooled and kept alive, at most ``max_connections``
-    at once (requests beyond wait for one; a stream from ``infer_async``
-    holds its connection until it is read to the end or closed).
+    at once (requests beyond wait for one; a stream holds its connection
+    until it is read to the end or closed).
     ``timeout`` bounds each wait for the server (None: no bound).
 
     Server errors become infercore's typed errors: 400/413/422
@@ -111,28 +126,38 @@ class InferClient:
         config: ConfigLike = None,
         *,
         stats: InferStats | None = None,
-    ) -> InferResult:
-        """Answer every request, sent concurrently; as :meth:`Engine.infer`.
+    ) -> list[ChatCompletionResponse]:
+        """Answer every request, sent concurrently, in their order; as :meth:`Engine.infer`.
 
-        Returns one response per request, or with ``config.stream`` one
-        iterator of chunks per request; every stream is open (its HTTP status
-        checked, so request errors raise here) before this returns, and read
-        into its iterator from then on.
-        ``stats`` counts every response, a stream when it ends (from the
-        server's usage chunk, which is requested for it).
+        ``stats`` counts every response.
         """
-        if isinstance(requests, (InferRequest, Mapping)):
-            raise TypeError("infer takes a list of requests; use [request] for one")
-        parsed = [_as_request(request) for request in requests]
-        cfg = _as_config(config)
-        self._check_open()
-        if not parsed:
+        parsed = as_requests(requests)
+        cfg = for_whole_responses(as_config(config), "InferClient.infer")
+        calls = self._calls(parsed, cfg, stats)
+        if not calls:
             return []
-        model = self.model
-        calls = [wire_call(r, cfg, model, want_usage=stats is not None) for r in parsed]
         loop, http = self._private_loop()
-        if not cfg.stream:
-            return loop.run(_all([self._complete(http, call, stats) for call in calls]))
+        return loop.run(gather([self._complete(http, call, stats) for call in calls]))
+
+    def stream(
+        self,
+        requests: Sequence[RequestLike],
+        config: ConfigLike = None,
+        *,
+        stats: InferStats | None = None,
+    ) -> list[Iterator[ChatCompletionChunk]]:
+        """One iterator of chunks per request, sent concurrently; as :meth:`Engine.stream`.
+
+        Every stream is open (its HTTP status checked, so request errors raise
+        here) before this returns, and read into its iterator from then on.
+        ``stats`` counts each response when its stream ends (from the server's
+        usage chunk, which is requested for it).
+        """
+        parsed = as_requests(requests)
+        calls = self._calls(parsed, _streaming(as_config(config)), stats)
+        if not calls:
+            return []
+        loop, http = self._private_loop()
         # Every stream is read as soon as it opens, so that streams beyond the
         # connection pool get a connection when earlier ones end; the gates
         # say when each is open (or failed), so request errors raise here.
@@ -155,20 +180,28 @@ class InferClient:
         config: ConfigLike = None,
         *,
         stats: InferStats | None = None,
-    ) -> ChatCompletionResponse | AsyncIterator[ChatCompletionChunk]:
-        """Answer one request: a response, or with ``config.stream`` an async iterator of chunks.
-
-        Errors in the request (the HTTP status) are raised here, before any chunk.
-        """
-        parsed, cfg = _as_request(request), _as_config(config)
-        self._check_open()
-        http = self._caller_http()
-        if self._model is None:
-            self._model = _first(await self._amodels(http), self.base_url)
-        call = wire_call(parsed, cfg, self._model, want_usage=stats is not None)
-        if cfg.stream:
-            return self._chunks(await self._open(http, call), call, stats)
+    ) -> ChatCompletionResponse:
+        """Answer one request, on the caller's event loop."""
+        cfg = for_whole_responses(as_config(config), "InferClient.infer_async")
+        http, call = await self._call_async(as_request(request), cfg, stats)
         return await self._complete(http, call, stats)
+
+    async def stream_async(
+        self,
+        request: RequestLike,
+        config: ConfigLike = None,
+        *,
+        stats: InferStats | None = None,
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """Chunks of one request's answer, on the caller's event loop.
+
+        Awaiting it opens the stream, so request errors (the HTTP status) raise
+        here, before any chunk.
+        """
+        http, call = await self._call_async(
+            as_request(request), _streaming(as_config(config)), stats
+        )
+        return self._chunks(await self._open(http, call), call, stats)
 
     def close(self) -> None:
         """Close every connection and the private thread. Idempotent."""
@@ -218,6 +251,24 @@ class InferClient:
         await self.aclose()
 
     # -- connections --------------------------------------------------------
+
+    def _calls(
+        self, requests: list[InferRequest], config: RequestConfig, stats: InferStats | None
+    ) -> list[WireCall]:
+        self._check_open()
+        if not requests:
+            return []
+        model = self.model
+        return [wire_call(r, config, model, want_usage=stats is not None) for r in requests]
+
+    async def _call_async(
+        self, request: InferRequest, config: RequestConfig, stats: InferStats | None
+    ) -> tuple[httpx.AsyncClient, WireCall]:
+        self._check_open()
+        http = self._caller_http()
+        if self._model is None:
+            self._model = _first(await self._amodels(http), self.base_url)
+        return http, wire_call(request, config, self._model, want_usage=stats is not None)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -348,6 +399,10 @@ class InferClient:
                 prompt_tokens=0, completion_tokens=content_chunks, total_tokens=content_chunks
             )
             stats.add(usage or counted, call.choices)
+
+
+def _streaming(config: RequestConfig) -> RequestConfig:
+    return config if config.stream else config.model_copy(update={"stream": True})
 
 
 def _model_ids(payload: Any) -> list[str]:

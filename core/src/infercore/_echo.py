@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import ClassVar
 
 from pydantic import Field
 
@@ -40,13 +39,9 @@ class EchoOptions(BackendOptions):
     )
 
 
-class EchoBackend(Backend):
-    Options: ClassVar[type[BackendOptions]] = EchoOptions
-
-    def __init__(self, model: str, options: BackendOptions) -> None:
+class EchoBackend(Backend[EchoOptions]):
+    def __init__(self, model: str, options: EchoOptions) -> None:
         super().__init__(model, options)
-        assert isinstance(options, EchoOptions)
-        self._options = options
         self._tokenizer = ByteTokenizer()
         self._active = 0
 
@@ -56,7 +51,7 @@ class EchoBackend(Backend):
 
     @property
     def max_model_len(self) -> int:
-        return self._options.max_model_len
+        return self.options.max_model_len
 
     @property
     def active_requests(self) -> int:
@@ -71,11 +66,11 @@ class EchoBackend(Backend):
         text = text or "."
         source = text.encode()
         pieces = _pieces(text)
-        interval = 1.0 / self._options.token_rate if self._options.token_rate else 0.0
+        interval = 1.0 / self.options.token_rate if self.options.token_rate else 0.0
         self._active += 1
         try:
-            if self._options.first_token_delay:
-                await asyncio.sleep(self._options.first_token_delay)
+            if self.options.first_token_delay:
+                await asyncio.sleep(self.options.first_token_delay)
             for count in range(1, params.max_tokens + 1):
                 if count > 1 and interval:
                     await asyncio.sleep(interval)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from infercore._errors import InvalidRequestError
+from infercore._media import Modality
 from infercore._types import (
     AudioContent,
     ChatMessage,
@@ -29,11 +30,11 @@ from infercore._types import (
     VideoURLContent,
 )
 
-__all__ = ["MODALITIES", "MediaPlan", "Modality", "plan_media"]
+__all__ = ["MEDIA_TAG", "MODALITIES", "MediaPlan", "plan_media"]
 
-Modality = Literal["image", "video", "audio"]
 MODALITIES: tuple[Modality, ...] = ("image", "video", "audio")
-_TAG = re.compile(r"<(image|video|audio)>")
+#: A media tag in a prompt: ``<image>``, ``<video>`` or ``<audio>``.
+MEDIA_TAG = re.compile(r"<(image|video|audio)>")
 _PLURAL = {"image": "images", "video": "videos", "audio": "audios"}
 
 
@@ -85,7 +86,7 @@ class _Planner:
         """``text`` split at its tags, each tag taking the next listed source."""
         parts: list[dict[str, Any]] = []
         position = 0
-        for match in _TAG.finditer(text):
+        for match in MEDIA_TAG.finditer(text):
             if match.start() > position:
                 parts.append({"type": "text", "text": text[position : match.start()]})
             modality: Modality = match.group(1)  # type: ignore[assignment]

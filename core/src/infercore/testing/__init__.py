@@ -3,7 +3,6 @@
 Importing this package needs pytest (``pip install 'infercore[test]'``).
 """
 
-from infercore._byte_tokenizer import ByteTokenizer
 from infercore.testing import _fake as fake_plugin
 from infercore.testing._conformance import BackendConformance
 from infercore.testing._fake import FakeBackend, FakeOptions
@@ -19,7 +18,6 @@ from infercore.testing._vlm import (
 __all__ = [
     "INFERCORE_COMMAND",
     "BackendConformance",
-    "ByteTokenizer",
     "FakeBackend",
     "FakeOptions",
     "deployed",

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import pytest
 
 from infercore._engine import Engine
-from infercore._types import ChatCompletionChunk, ChatCompletionResponse, RequestConfig
+from infercore._types import ChatCompletionResponse, RequestConfig
 
 __all__ = ["BackendConformance"]
 
@@ -31,16 +31,6 @@ OTHER_QUESTIONS = [
         ]
     },
 ]
-
-
-def _responses(result: Any) -> list[ChatCompletionResponse]:
-    assert all(isinstance(item, ChatCompletionResponse) for item in result)
-    return list(result)
-
-
-def _streams(result: Any) -> list[Iterator[ChatCompletionChunk]]:
-    assert all(not isinstance(item, ChatCompletionResponse) for item in result)
-    return list(result)
 
 
 class BackendConformance:
@@ -75,42 +65,40 @@ class BackendConformance:
             pytest.skip(f"backend does not declare {', '.join(missing)}")
 
     def test_greedy_is_deterministic(self, engine: Engine) -> None:
-        first = _responses(engine.infer(QUESTION, self._greedy()))[0]
-        second = _responses(engine.infer(QUESTION, self._greedy()))[0]
+        first = engine.infer(QUESTION, self._greedy())[0]
+        second = engine.infer(QUESTION, self._greedy())[0]
         content = first.choices[0].message.content
         assert content
         assert content == second.choices[0].message.content
 
     def test_batched_greedy_equals_each_alone(self, engine: Engine) -> None:
         requests = QUESTION + OTHER_QUESTIONS
-        together = _responses(engine.infer(requests, self._greedy()))
-        alone = [_responses(engine.infer([r], self._greedy()))[0] for r in requests]
+        together = engine.infer(requests, self._greedy())
+        alone = [engine.infer([r], self._greedy())[0] for r in requests]
         assert [r.choices[0].message.content for r in together] == [
             r.choices[0].message.content for r in alone
         ]
 
     def test_max_tokens_is_honoured(self, engine: Engine) -> None:
         self._needs_sampling(engine, "ignore_eos")
-        response = _responses(engine.infer(QUESTION, self._greedy(max_tokens=5, ignore_eos=True)))[
-            0
-        ]
+        response = engine.infer(QUESTION, self._greedy(max_tokens=5, ignore_eos=True))[0]
         assert response.usage.completion_tokens == 5
         assert response.choices[0].finish_reason == "length"
 
     def test_stop_string_ends_the_text(self, engine: Engine) -> None:
-        full = _responses(engine.infer(QUESTION, self._greedy()))[0].choices[0].message.content
+        full = engine.infer(QUESTION, self._greedy())[0].choices[0].message.content
         assert full is not None
         assert len(full) >= 6
         stop = full[3:6]
         cut = full.index(stop)
-        response = _responses(engine.infer(QUESTION, self._greedy(stop=[stop])))[0]
+        response = engine.infer(QUESTION, self._greedy(stop=[stop]))[0]
         assert response.choices[0].message.content == full[:cut]
         assert response.choices[0].finish_reason == "stop"
 
     def test_n_returns_n_choices(self, engine: Engine) -> None:
         self._needs_sampling(engine, "temperature", "seed")
         config = RequestConfig(max_tokens=self.max_tokens, temperature=1.0, seed=7, n=3)
-        response = _responses(engine.infer(QUESTION, config))[0]
+        response = engine.infer(QUESTION, config)[0]
         assert [choice.index for choice in response.choices] == [0, 1, 2]
         assert len({choice.message.content for choice in response.choices}) > 1
         assert response.usage.completion_tokens <= 3 * self.max_tokens
@@ -118,8 +106,8 @@ class BackendConformance:
     def test_seed_makes_sampling_repeat(self, engine: Engine) -> None:
         self._needs_sampling(engine, "temperature", "seed")
         config = RequestConfig(max_tokens=self.max_tokens, temperature=1.0, seed=1234)
-        first = _responses(engine.infer(QUESTION, config))[0].choices[0].message.content
-        second = _responses(engine.infer(QUESTION, config))[0].choices[0].message.content
+        first = engine.infer(QUESTION, config)[0].choices[0].message.content
+        second = engine.infer(QUESTION, config)[0].choices[0].message.content
         assert first == second
 
     def test_logprobs_shape(self, engine: Engine) -> None:
@@ -127,9 +115,7 @@ class BackendConformance:
         if top is None:
             pytest.skip("backend does not declare logprobs")
         k = min(3, top)
-        response = _responses(engine.infer(QUESTION, self._greedy(logprobs=True, top_logprobs=k)))[
-            0
-        ]
+        response = engine.infer(QUESTION, self._greedy(logprobs=True, top_logprobs=k))[0]
         choice = response.choices[0]
         assert choice.logprobs is not None
         assert choice.logprobs.content is not None
@@ -146,8 +132,8 @@ class BackendConformance:
                 assert entry.top_logprobs[0].logprob == pytest.approx(entry.logprob, abs=1e-3)
 
     def test_streamed_text_equals_non_streamed(self, engine: Engine) -> None:
-        whole = _responses(engine.infer(QUESTION, self._greedy()))[0]
-        (stream,) = _streams(engine.infer(QUESTION, self._greedy(stream=True)))
+        whole = engine.infer(QUESTION, self._greedy())[0]
+        (stream,) = engine.stream(QUESTION, self._greedy())
         chunks = list(stream)
         assert chunks[0].choices[0].delta.role == "assistant"
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -161,7 +147,7 @@ class BackendConformance:
             QUESTION[0]["messages"], tokenize=False, add_generation_prompt=True
         )
         expected = len(tokenizer.encode(prompt, add_special_tokens=False))
-        response = _responses(engine.infer(QUESTION, self._greedy()))[0]
+        response = engine.infer(QUESTION, self._greedy())[0]
         assert response.usage.prompt_tokens == expected
         assert response.usage.total_tokens == expected + response.usage.completion_tokens
         assert 0 < response.usage.completion_tokens <= self.max_tokens
@@ -169,7 +155,7 @@ class BackendConformance:
     def test_cancelling_a_stream_frees_the_request(self, engine: Engine) -> None:
         self._needs_sampling(engine, "ignore_eos")
         config = self._greedy(max_tokens=engine.backend.max_model_len // 2, ignore_eos=True)
-        (stream,) = _streams(engine.infer(QUESTION, config.model_copy(update={"stream": True})))
+        (stream,) = engine.stream(QUESTION, config)
         for _ in range(3):
             next(stream)
         stream.close()  # type: ignore[attr-defined]
@@ -178,14 +164,12 @@ class BackendConformance:
             time.sleep(0.02)
         assert engine.backend.active_requests == 0
         # The backend still serves after the cancellation.
-        assert _responses(engine.infer(QUESTION, self._greedy(max_tokens=2)))[0].choices
+        assert engine.infer(QUESTION, self._greedy(max_tokens=2))[0].choices
 
     def test_async_and_sync_agree(self, engine: Engine) -> None:
         async def ask() -> ChatCompletionResponse:
-            result = await engine.infer_async(QUESTION[0], self._greedy())
-            assert isinstance(result, ChatCompletionResponse)
-            return result
+            return await engine.infer_async(QUESTION[0], self._greedy())
 
         async_response = asyncio.run(ask())
-        sync_response = _responses(engine.infer(QUESTION, self._greedy()))[0]
+        sync_response = engine.infer(QUESTION, self._greedy())[0]
         assert async_response.choices[0].message.content == sync_response.choices[0].message.content

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from pydantic import Field
 
 from infercore._backend import (
+    SAMPLING_FIELDS,
     Backend,
     BackendOptions,
     Capabilities,
@@ -45,13 +46,9 @@ def _noise(context: bytes, token: int) -> float:
     return (int.from_bytes(digest, "little") / 65535.0) * 4.0 - 2.0
 
 
-class FakeBackend(Backend):
-    Options = FakeOptions
-
-    def __init__(self, model: str, options: BackendOptions) -> None:
+class FakeBackend(Backend[FakeOptions]):
+    def __init__(self, model: str, options: FakeOptions) -> None:
         super().__init__(model, options)
-        assert isinstance(options, FakeOptions)
-        self._options = options
         self._tokenizer = ByteTokenizer()
         self._active = 0
 
@@ -61,7 +58,7 @@ class FakeBackend(Backend):
 
     @property
     def max_model_len(self) -> int:
-        return self._options.max_model_len
+        return self.options.max_model_len
 
     @property
     def active_requests(self) -> int:
@@ -92,7 +89,7 @@ class FakeBackend(Backend):
         self._active += 1
         try:
             while True:
-                await asyncio.sleep(self._options.token_delay)
+                await asyncio.sleep(self.options.token_delay)
                 logits = self._logits(target, generated, params.ignore_eos)
                 token, logprobs = _sample(logits, generated, params, rng)
                 generated.append(token)
@@ -165,14 +162,14 @@ def _draw(scores: list[float], params: SamplingParams, rng: random.Random) -> in
     return rng.choices(order, weights=[probs[t] for t in order])[0]
 
 
-def _load() -> type[Backend]:
+def _load() -> type[FakeBackend]:
     return FakeBackend
 
 
 FAKE_SPEC = BackendSpec(
     name="fake",
     load=_load,
-    capabilities=Capabilities(max_top_logprobs=20),
+    capabilities=Capabilities(sampling=SAMPLING_FIELDS, max_top_logprobs=20),
     options=FakeOptions,
     priority=None,
     description="in-memory byte-level backend for testing the core",

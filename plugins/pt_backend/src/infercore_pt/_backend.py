@@ -13,7 +13,6 @@ from transformers.utils import logging as hf_logging
 
 from infercore import (
     Backend,
-    BackendOptions,
     Delta,
     EngineError,
     IncrementalDetokenizer,
@@ -59,12 +58,9 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     return frozenset(ids)
 
 
-class PtBackend(Backend):
-    Options = PtOptions
-
-    def __init__(self, model: str, options: BackendOptions) -> None:
+class PtBackend(Backend[PtOptions]):
+    def __init__(self, model: str, options: PtOptions) -> None:
         super().__init__(model, options)
-        assert isinstance(options, PtOptions)
         if options.device is not None:
             device = torch.device(options.device)
         else:
@@ -157,17 +153,19 @@ class PtBackend(Backend):
     def active_requests(self) -> int:
         return self._scheduler.active
 
+    async def prepare(self, request: PreparedRequest) -> PreparedRequest:
+        """The processor expands the media placeholders now, so that a refusal is the
+        client's 400 and the engine checks the expanded prompt against the context."""
+        if not request.has_media:
+            return request
+        media = await self._encode_media(request)
+        return dataclasses.replace(request, prompt_token_ids=media.prompt_ids, inputs=media)
+
     async def generate(
         self, request: PreparedRequest, params: SamplingParams
     ) -> AsyncIterator[Delta]:
-        media: MediaInputs | None = None
+        media: MediaInputs | None = request.inputs
         prompt_ids = request.prompt_token_ids
-        if request.has_media:
-            media = await self._encode_media(request)
-            prompt_ids = media.prompt_ids
-            # The engine bounded max_tokens by the prompt before expansion.
-            room = self.max_model_len - len(prompt_ids)
-            params = dataclasses.replace(params, max_tokens=min(params.max_tokens, room))
         steps: asyncio.Queue[Step | BaseException] = asyncio.Queue()
         sequence = SequenceState(
             prompt_ids=prompt_ids,
@@ -180,8 +178,6 @@ class PtBackend(Backend):
         )
         self._scheduler.submit(sequence)
         detokenizer = IncrementalDetokenizer(self._tokenizer)
-        # Usage counts the prompt the model saw, media tokens included.
-        expanded = len(prompt_ids) if media is not None else None
         try:
             while True:
                 step = await steps.get()
@@ -191,8 +187,7 @@ class PtBackend(Backend):
                 text = detokenizer.push([token])
                 if finish is not None:
                     text += detokenizer.flush()
-                yield Delta((token,), text, logprobs, finish, prompt_tokens=expanded)
-                expanded = None
+                yield Delta((token,), text, logprobs, finish)
                 if finish is not None:
                     return
         finally:
@@ -222,13 +217,6 @@ class PtBackend(Backend):
             raise InvalidRequestError(
                 f"the model's processor refused the media: {exc}", param="messages"
             ) from exc
-        if len(media.prompt_ids) >= self.max_model_len:
-            raise InvalidRequestError(
-                f"with its media expanded the prompt has {len(media.prompt_ids)} tokens, and this "
-                f"model's context holds {self.max_model_len}; send fewer or smaller images or "
-                "videos, or a shorter prompt",
-                param="messages",
-            )
         return media
 
     async def aclose(self) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 
-from infercore import Backend, BackendSpec, Capabilities, hookimpl
+from infercore import SAMPLING_FIELDS, Backend, BackendSpec, Capabilities, hookimpl
 from infercore_pt._options import PtOptions
 
 # Capabilities are per backend, not per model: the backend itself refuses
 # media for a checkpoint without a multimodal processor.
 CAPABILITIES = Capabilities(
-    max_top_logprobs=20, modalities=frozenset({"image", "video", "audio"}), lora=True
+    sampling=SAMPLING_FIELDS,
+    max_top_logprobs=20,
+    modalities=frozenset({"image", "video", "audio"}),
+    lora=True,
 )
 
 

@@ -15,7 +15,6 @@ from vllm.v1.engine.async_llm import AsyncLLM
 
 from infercore import (
     Backend,
-    BackendOptions,
     Delta,
     EngineError,
     InvalidRequestError,
@@ -92,12 +91,9 @@ def sampling_params(params: SamplingParams) -> VllmSamplingParams:
     )
 
 
-class VllmBackend(Backend):
-    Options = VllmOptions
-
-    def __init__(self, model: str, options: BackendOptions) -> None:
+class VllmBackend(Backend[VllmOptions]):
+    def __init__(self, model: str, options: VllmOptions) -> None:
         super().__init__(model, options)
-        assert isinstance(options, VllmOptions)
         self._engine = AsyncLLM.from_engine_args(engine_args(model, options))
         self._tokenizer = self._engine.get_tokenizer()
         self._processor = load_multimodal_processor(

@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 
-from infercore import Backend, BackendSpec, Capabilities, hookimpl
+from infercore import SAMPLING_FIELDS, Backend, BackendSpec, Capabilities, hookimpl
 from infercore_vllm._options import VllmOptions
 
 CAPABILITIES = Capabilities(
-    max_top_logprobs=20, lora=True, modalities=frozenset({"image", "video", "audio"})
+    sampling=SAMPLING_FIELDS,
+    max_top_logprobs=20,
+    lora=True,
+    modalities=frozenset({"image", "video", "audio"}),
 )
 
 

@@ -85,14 +85,9 @@ class ParrotOptions(BackendOptions):
     word_delay: float = Field(default=0.0, ge=0.0, description="seconds between words")
 
 
-class ParrotBackend(Backend):
-    Options = ParrotOptions
-
-    def __init__(self, model: str, options: BackendOptions) -> None:
+class ParrotBackend(Backend[ParrotOptions]):
+    def __init__(self, model: str, options: ParrotOptions) -> None:
         super().__init__(model, options)
-        if not isinstance(options, ParrotOptions):
-            raise TypeError(f"expected ParrotOptions, got {type(options).__name__}")
-        self._settings = options
         self._tokenizer = ParrotTokenizer()
         self._active = 0
 
@@ -102,7 +97,7 @@ class ParrotBackend(Backend):
 
     @property
     def max_model_len(self) -> int:
-        return self._settings.max_model_len
+        return self.options.max_model_len
 
     @property
     def active_requests(self) -> int:
@@ -126,7 +121,7 @@ class ParrotBackend(Backend):
         self._active += 1
         try:
             for step in range(params.max_tokens):
-                await asyncio.sleep(self._settings.word_delay)
+                await asyncio.sleep(self.options.word_delay)
                 if step >= len(words) and not params.ignore_eos:
                     token = self._tokenizer.eos_token_id
                 elif mishear and rng.random() < mishear:
