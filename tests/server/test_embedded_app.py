@@ -66,7 +66,7 @@ def embedded(settings: ServerSettings, media: MediaLimits | None) -> Iterator[op
             log_level="warning",
         )
         server = uvicorn.Server(config)
-        served = asyncio.run_coroutine_threadsafe(server.serve(), engine._loop.loop)
+        served = asyncio.run_coroutine_threadsafe(server.serve(), engine.loop)
         try:
             deadline = time.monotonic() + 30
             while not server.started:
