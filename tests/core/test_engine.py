@@ -928,3 +928,9 @@ def test_an_engine_dropped_without_close_releases_its_thread() -> None:
     del engine
     gc.collect()
     assert threading.active_count() == before
+
+
+def test_a_text_only_engine_opens_no_media_fetcher(fake_engine: infercore.Engine) -> None:
+    complete(fake_engine, "no media here")
+
+    assert fake_engine._resources._fetcher is None

@@ -9,6 +9,8 @@ the backend.
 
 from __future__ import annotations
 
+from typing import Any
+
 from infercore._backend import Backend
 from infercore._loop import LoopThread
 from infercore._media import MediaFetcher, MediaLimits
@@ -19,11 +21,10 @@ __all__ = ["EngineResources"]
 class EngineResources:
     def __init__(self, loop: LoopThread, media_limits: MediaLimits) -> None:
         self.loop = loop
-        self.backend: Backend | None = None
+        self.backend: Backend[Any] | None = None
         self._media_limits = media_limits
         self._fetcher: MediaFetcher | None = None
 
-    @property
     def fetcher(self) -> MediaFetcher:
         """The media fetcher, made on first use: text-only engines never open one."""
         if self._fetcher is None:
