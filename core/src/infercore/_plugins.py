@@ -69,11 +69,9 @@ class PluginManager:
             names = {entry_point.name} | ({dist.name} if dist is not None else set())
             if names & blocked or (allowed is not None and not names & allowed):
                 continue
-            if self._pm.get_plugin(entry_point.name) is not None:
-                continue
             try:
-                plugin = entry_point.load()
-                self._pm.register(plugin, name=entry_point.name)
+                # One entry point at a time, so that one plugin's failure is its own.
+                self._pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=entry_point.name)
                 # Every plugin before this one passed, so a hook unknown to this core (a
                 # plugin written for a newer one) is this plugin's: report it, not crash.
                 self._pm.check_pending()
@@ -87,10 +85,10 @@ class PluginManager:
                         f"{type(exc).__name__}: {exc}",
                     )
                 )
-                continue
-            self._origins[entry_point.name] = _Origin(
-                dist.name if dist is not None else None, dist.version if dist is not None else None
-            )
+        for plugin, dist in self._pm.list_plugin_distinfo():
+            name = self._pm.get_name(plugin)
+            if name is not None:
+                self._origins[name] = _Origin(dist.project_name, dist.version)
 
     def register(self, plugin: ModuleType | object, name: str) -> None:
         """Register a plugin object directly, as tests and embedding code do."""
@@ -117,17 +115,19 @@ class PluginManager:
 
     def _build_registry(self) -> BackendRegistry:
         registry = BackendRegistry()
-        # Each implementation is called on its own, so every backend is
-        # recorded with the plugin (and distribution) that registered it.
+        plugins = dict(self._pm.list_name_plugin())
+        # Each plugin's hook is called on its own, so every backend is recorded
+        # with the plugin (and distribution) that registered it.
         for impl in self._pm.hook.register_backends.get_hookimpls():
-            origin = self._origins.get(impl.plugin_name, _Origin(None, None))
+            name = impl.plugin_name
+            origin = self._origins.get(name, _Origin(None, None))
+            others = [plugin for other, plugin in plugins.items() if other != name]
+            only_this = self._pm.subset_hook_caller("register_backends", remove_plugins=others)
 
-            def add(
-                spec: BackendSpec, plugin: str = impl.plugin_name, at: _Origin = origin
-            ) -> None:
+            def add(spec: BackendSpec, plugin: str = name, at: _Origin = origin) -> None:
                 registry.add_backend(RegisteredBackend(spec, plugin, at.distribution, at.version))
 
-            impl.function(register=add)
+            only_this(register=add)
 
         def add_model(alias: ModelAlias) -> None:
             registry.add_model(alias)
