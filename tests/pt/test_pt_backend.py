@@ -49,13 +49,8 @@ def _request(text: str) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": text}]}
 
 
-def _responses(result: Any) -> list[ChatCompletionResponse]:
-    assert all(isinstance(item, ChatCompletionResponse) for item in result)
-    return list(result)
-
-
 def _ask(engine: Engine, text: str, **config: Any) -> ChatCompletionResponse:
-    return _responses(engine.infer([_request(text)], config))[0]
+    return engine.infer([_request(text)], config)[0]
 
 
 def _text(response: ChatCompletionResponse, index: int = 0) -> str:
@@ -84,7 +79,7 @@ def engine() -> Iterator[Engine]:
 @pytest.fixture(scope="module")
 def alone(engine: Engine) -> list[str]:
     """The greedy answer to each of PROMPTS, each asked on its own."""
-    return [_text(_responses(engine.infer([_request(p)], GREEDY))[0]) for p in PROMPTS]
+    return [_text(engine.infer([_request(p)], GREEDY)[0]) for p in PROMPTS]
 
 
 @pytest.fixture
@@ -227,10 +222,9 @@ def test_streaming_never_splits_a_multibyte_character(
     for seed in (1, 3):
         config = RequestConfig(temperature=1.5, seed=seed, ignore_eos=True, max_tokens=48)
         generated.clear()
-        whole = _texts(_responses(engine.infer(requests, config)))
-        streams = engine.infer(requests, config.model_copy(update={"stream": True}))
+        whole = _texts(engine.infer(requests, config))
+        streams = engine.stream(requests, config)
         for question, stream, text in zip(questions, streams, whole, strict=True):
-            assert not isinstance(stream, ChatCompletionResponse)
             pieces = _stream_text(stream)
             assert "".join(pieces) == text
             if REPLACEMENT not in text:
@@ -262,7 +256,7 @@ def test_incremental_detokenizer_rebuilds_emoji_and_cjk(engine: Engine) -> None:
 def test_batch_of_prompts_equals_each_alone(
     engine: Engine, alone: list[str], batch_sizes: list[int]
 ) -> None:
-    together = _responses(engine.infer([_request(p) for p in PROMPTS], GREEDY))
+    together = engine.infer([_request(p) for p in PROMPTS], GREEDY)
     assert _texts(together) == alone
     assert max(batch_sizes) > 1  # they did decode together
     _assert_idle(engine)
@@ -271,7 +265,7 @@ def test_batch_of_prompts_equals_each_alone(
 def test_concurrent_async_calls_equal_the_sync_results(engine: Engine, alone: list[str]) -> None:
     async def ask_all() -> list[ChatCompletionResponse]:
         results = await asyncio.gather(*(engine.infer_async(_request(p), GREEDY) for p in PROMPTS))
-        return _responses(results)
+        return list(results)
 
     assert _texts(asyncio.run(ask_all())) == alone
     _assert_idle(engine)
@@ -281,7 +275,7 @@ def test_small_max_batch_size_still_completes_every_request(
     alone: list[str], batch_sizes: list[int]
 ) -> None:
     with Engine(MODEL, backend="pt", max_batch_size=2, **OPTIONS) as small:
-        responses = _responses(small.infer([_request(p) for p in PROMPTS], GREEDY))
+        responses = small.infer([_request(p) for p in PROMPTS], GREEDY)
         assert _texts(responses) == alone
         assert all(r.choices[0].finish_reason in ("stop", "length") for r in responses)
         assert max(batch_sizes) == 2
@@ -298,7 +292,7 @@ def test_each_request_in_a_batch_honours_its_max_tokens(
         results = await asyncio.gather(
             *(engine.infer_async(_request(p), c) for p, c in zip(PROMPTS[:3], configs, strict=True))
         )
-        return _responses(results)
+        return list(results)
 
     responses = asyncio.run(ask_all())
     assert [r.usage.completion_tokens for r in responses] == limits
@@ -320,12 +314,11 @@ def test_request_joining_a_running_batch_gets_its_answer_alone(
     monkeypatch.setattr(Batch, "merge", spy)
     long = RequestConfig(temperature=0.0, max_tokens=40, ignore_eos=True)
     cook = PROMPTS[4]
-    long_alone = _text(_responses(engine.infer([_request(cook)], long))[0])
+    long_alone = _text(engine.infer([_request(cook)], long)[0])
 
-    (stream,) = engine.infer([_request(cook)], long.model_copy(update={"stream": True}))
-    assert not isinstance(stream, ChatCompletionResponse)
+    (stream,) = engine.stream([_request(cook)], long)
     head = [next(stream) for _ in range(4)]  # the role chunk, then three tokens' worth
-    joined = _responses(engine.infer([_request(POEM)], GREEDY))[0]
+    joined = engine.infer([_request(POEM)], GREEDY)[0]
     assert engine.backend.active_requests == 1  # the long one was still running throughout
     rest = list(stream)
 
