@@ -20,9 +20,9 @@ import pytest
 from media_chat import media_prompt, outcomes
 from media_prefill import prefill_together_and_alone
 from transformers import AutoProcessor
+from vlm_models import make_qwen2_audio_model
 
 import infercore
-from infercore.testing import make_qwen2_audio_model
 
 QUESTION = "What do you hear?"
 GREEDY = {"temperature": 0.0, "max_tokens": 8}

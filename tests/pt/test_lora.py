@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from lora_models import make_lora_adapter
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import infercore
-from infercore.testing import make_lora_adapter
 
 MODEL = "smollm2-135m-instruct"
 QUESTION = {"messages": [{"role": "user", "content": "What is the capital of France?"}]}

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from infercore import _smollm2
 from infercore._errors import ModelNotFoundError
+from infercore_pt import _smollm2
 
 HEAVY_MODULES = ("torch", "transformers", "gguf")
 REAL_CONVERT = _smollm2._convert

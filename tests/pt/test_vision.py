@@ -21,10 +21,11 @@ from media_chat import media_prompt
 from media_prefill import prefill_together_and_alone
 from PIL import Image
 from transformers import AutoProcessor
+from vlm_models import make_idefics3_model
 
 import infercore
 from infercore import PreparedRequest, SamplingParams
-from infercore.testing import make_idefics3_model, serving_folder
+from infercore.testing import serving_folder
 from infercore_pt import PtOptions
 from infercore_pt._backend import PtBackend
 

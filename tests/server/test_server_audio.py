@@ -12,8 +12,9 @@ import pytest
 
 pytest.importorskip("torch")
 import soundfile
+from vlm_models import make_qwen2_audio_model
 
-from infercore.testing import deployed, make_qwen2_audio_model
+from infercore.testing import deployed
 
 QUESTION = "What do you hear?"
 

@@ -233,8 +233,9 @@ def test_raw_sse_lines_end_with_done_and_carry_usage_when_asked(url: str) -> Non
 
 def test_a_lora_adapter_is_served_under_its_own_name(tmp_path: Path) -> None:
     pytest.importorskip("peft")
-    from infercore import _smollm2
-    from infercore.testing import make_lora_adapter
+    from lora_models import make_lora_adapter
+
+    from infercore_pt import _smollm2
 
     adapter = make_lora_adapter(str(_smollm2.resolve()), tmp_path / "adapter")
     flags = ["--model", MODEL, "--backend", "pt", "-O", "dtype=float32",

@@ -11,8 +11,9 @@ import pytest
 
 pytest.importorskip("torch")
 from PIL import Image
+from vlm_models import make_idefics3_model
 
-from infercore.testing import deployed, make_idefics3_model, serving_folder
+from infercore.testing import deployed, serving_folder
 
 QUESTION = "What is in this image?"
 

@@ -22,10 +22,11 @@ from media_chat import media_prompt, outcomes
 from media_prefill import prefill_together_and_alone
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
+from vlm_models import make_qwen2_vl_model
 
 import infercore
 from infercore import MediaLimits, VideoClip
-from infercore.testing import make_qwen2_vl_model, serving_folder
+from infercore.testing import serving_folder
 
 QUESTION = "What is in this video?"
 GREEDY = {"temperature": 0.0, "max_tokens": 8}

@@ -10,8 +10,9 @@ from typing import Any
 import openai
 import pytest
 from clips import write_clip
+from vlm_models import make_qwen2_vl_model
 
-from infercore.testing import deployed, make_qwen2_vl_model, serving_folder
+from infercore.testing import deployed, serving_folder
 
 QUESTION = "What is in this video?"
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile
 from vllm_settings import VLLM_OPTIONS
+from vlm_models import make_qwen2_audio_model
 
 import infercore
-from infercore.testing import make_qwen2_audio_model
 
 GREEDY = {"temperature": 0.0, "max_tokens": 12}
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lora_models import make_lora_adapter
 from vllm_settings import VLLM_OPTIONS
 
 import infercore
-from infercore.testing import make_lora_adapter
 
 MODEL = "smollm2-135m-instruct"
 GREEDY = {"temperature": 0.0, "max_tokens": 32}

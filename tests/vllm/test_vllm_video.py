@@ -16,9 +16,9 @@ import pytest
 pytest.importorskip("torchvision", reason="transformers' video processors need torchvision")
 from clips import write_clip
 from vllm_settings import VLLM_OPTIONS
+from vlm_models import make_qwen2_vl_model
 
 import infercore
-from infercore.testing import make_qwen2_vl_model
 
 GREEDY = {"temperature": 0.0, "max_tokens": 8}
 

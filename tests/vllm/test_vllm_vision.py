@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from vllm_settings import VLLM_OPTIONS
+from vlm_models import make_idefics3_model
 
 import infercore
-from infercore.testing import make_idefics3_model
 
 GREEDY = {"temperature": 0.0, "max_tokens": 12}
 

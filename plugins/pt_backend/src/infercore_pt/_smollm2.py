@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from infercore._errors import ModelNotFoundError
+from infercore import ModelNotFoundError
 
 __all__ = ["MODEL_NAME", "gguf_path", "resolve"]
 
