@@ -9,14 +9,20 @@ are skipped, not failed.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from typing import Any, ClassVar
 
 import pytest
 
+from infercore._backend import SAMPLING_FIELDS
 from infercore._engine import Engine
+from infercore._errors import InvalidRequestError
+from infercore._plugins import ENTRY_POINT_GROUP, get_plugin_manager
 from infercore._types import ChatCompletionResponse, RequestConfig
+from infercore.testing._serving import deployed
 
 __all__ = ["BackendConformance"]
 
@@ -31,6 +37,13 @@ OTHER_QUESTIONS = [
         ]
     },
 ]
+
+
+def _wait_idle(engine: Engine) -> None:
+    deadline = time.monotonic() + 5.0
+    while engine.backend.active_requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert engine.backend.active_requests == 0
 
 
 class BackendConformance:
@@ -51,10 +64,16 @@ class BackendConformance:
     @classmethod
     def engine(cls) -> Iterator[Engine]:
         with Engine(cls.model, backend=cls.backend, **cls.options) as engine:
+            # A backend that does not sample (it declares no temperature) is greedy as it is.
+            cls._sampling = engine.capabilities.sampling
             yield engine
 
+    _sampling: ClassVar[frozenset[str]] = frozenset()
+
     def _greedy(self, **overrides: Any) -> RequestConfig:
-        settings: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": 0.0}
+        settings: dict[str, Any] = {"max_tokens": self.max_tokens}
+        if "temperature" in self._sampling:
+            settings["temperature"] = 0.0
         settings.update(overrides)
         return RequestConfig(**settings)
 
@@ -153,18 +172,88 @@ class BackendConformance:
         assert 0 < response.usage.completion_tokens <= self.max_tokens
 
     def test_cancelling_a_stream_frees_the_request(self, engine: Engine) -> None:
-        self._needs_sampling(engine, "ignore_eos")
-        config = self._greedy(max_tokens=engine.backend.max_model_len // 2, ignore_eos=True)
+        # No ignore_eos: every backend must release a request that a caller drops.
+        config = self._greedy(max_tokens=engine.backend.max_model_len // 2)
         (stream,) = engine.stream(QUESTION, config)
-        for _ in range(3):
-            next(stream)
+        next(stream)  # the role chunk
+        next(stream)  # text
         stream.close()  # type: ignore[attr-defined]
-        deadline = time.monotonic() + 5.0
-        while engine.backend.active_requests and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert engine.backend.active_requests == 0
+        _wait_idle(engine)
         # The backend still serves after the cancellation.
         assert engine.infer(QUESTION, self._greedy(max_tokens=2))[0].choices
+
+    def test_many_requests_at_once_all_finish_and_leave_none_active(self, engine: Engine) -> None:
+        requests = (QUESTION + OTHER_QUESTIONS) * 4
+        alone = {
+            str(r["messages"]): engine.infer([r], self._greedy())[0].choices[0].message.content
+            for r in QUESTION + OTHER_QUESTIONS
+        }
+        responses = engine.infer(requests, self._greedy())
+        assert [r.choices[0].message.content for r in responses] == [
+            alone[str(r["messages"])] for r in requests
+        ]
+        _wait_idle(engine)
+
+    def test_results_come_as_they_complete_and_match_infer(self, engine: Engine) -> None:
+        requests = QUESTION + OTHER_QUESTIONS
+        in_order = engine.infer(requests, self._greedy())
+        answered = dict(engine.infer_iter(requests, self._greedy()))
+        assert sorted(answered) == list(range(len(requests)))
+        assert [answered[i].choices[0].message.content for i in range(len(requests))] == [
+            r.choices[0].message.content for r in in_order
+        ]
+
+    def test_a_prompt_over_the_context_is_refused_before_generation(self, engine: Engine) -> None:
+        tokenizer = engine.backend.tokenizer
+        too_long = "hello " * 64
+        while (
+            len(tokenizer.encode(too_long, add_special_tokens=False))
+            <= engine.backend.max_model_len
+        ):
+            too_long *= 2
+        request = [{"messages": [{"role": "user", "content": too_long}]}]
+        with pytest.raises(InvalidRequestError) as refused:
+            engine.infer(request, self._greedy())
+        assert refused.value.param == "messages"
+        with pytest.raises(InvalidRequestError) as overlong:
+            engine.infer(QUESTION, self._greedy(max_tokens=engine.backend.max_model_len))
+        assert overlong.value.param == "max_tokens"
+        assert engine.backend.active_requests == 0
+
+    def test_a_setting_the_backend_does_not_declare_is_refused(self, engine: Engine) -> None:
+        undeclared = sorted(SAMPLING_FIELDS - engine.capabilities.sampling - {"ignore_eos"})
+        if not undeclared:
+            pytest.skip("backend declares every sampling setting")
+        name = undeclared[0]
+        value = 1 if name in ("seed", "top_k") else 0.5
+        with pytest.raises(InvalidRequestError) as refused:
+            engine.infer(QUESTION, self._greedy(**{name: value}))
+        assert refused.value.param == name
+
+    def test_served_through_deploy_to_the_openai_client(self, engine: Engine) -> None:
+        """The whole server path: ``infercore deploy`` in a subprocess, the official client."""
+        openai = pytest.importorskip("openai")
+        pytest.importorskip("fastapi", reason="the server needs 'infercore[serve]'")
+        plugin = get_plugin_manager().registry.get(engine.backend_name).plugin
+        if not metadata.entry_points(group=ENTRY_POINT_GROUP, name=plugin):
+            pytest.skip(f"backend {engine.backend_name!r} is registered here, not installed")
+        flags = [f"-O{name}={json.dumps(value)}" for name, value in self.options.items()]
+        whole = engine.infer(QUESTION, self._greedy())[0].choices[0].message.content
+        args = ["--model", self.model, "--backend", engine.backend_name, *flags]
+        with deployed(*args) as url:
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+            messages = QUESTION[0]["messages"]
+            settings = self._greedy().model_dump(
+                include={"max_tokens", "temperature"}, exclude_none=True
+            )
+            served = client.chat.completions.create(model=self.model, messages=messages, **settings)
+            chunks = client.chat.completions.create(
+                model=self.model, messages=messages, stream=True, **settings
+            )
+            streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            client.close()
+        assert served.choices[0].message.content == whole
+        assert streamed == whole
 
     def test_async_and_sync_agree(self, engine: Engine) -> None:
         async def ask() -> ChatCompletionResponse:
