@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import image_echo_backend
 import openai
 import pytest
@@ -154,6 +155,33 @@ def test_trust_engine_media_serves_with_the_engines_own_limits(
     with embedded(ServerSettings(trust_engine_media=True), None) as client:
         assert ask(client, image_url) == "100x120"
         assert ask(client, str(tmp_path / "anywhere.png")) == "30x20"
+
+
+def _chat_responses(client: openai.OpenAI) -> float:
+    """This app's count of ``/v1/chat/completions`` answered 200, from its ``/metrics``."""
+    scraped = httpx.get(f"{client.base_url}".removesuffix("v1/") + "metrics", timeout=10)
+    assert scraped.status_code == 200
+    wanted = (
+        f'infercore_requests_total{{model_name="{MODEL}",route="/v1/chat/completions",'
+        'status="200"}'
+    )
+    for line in scraped.text.splitlines():
+        series, _, value = line.rpartition(" ")
+        if series == wanted:
+            return float(value)
+    return 0.0
+
+
+def test_apps_in_one_process_keep_metrics_of_their_own(media: Path) -> None:
+    settings = ServerSettings()
+    with (
+        embedded(settings, settings.media_limits()) as first,
+        embedded(settings, settings.media_limits()) as second,
+    ):
+        assert ask(first, data_uri(media / "red.png")) == "100x120"
+        assert ask(first, data_uri(media / "red.png")) == "100x120"
+        assert _chat_responses(first) == 2
+        assert _chat_responses(second) == 0
 
 
 def test_media_settings_that_do_not_parse_are_refused_before_serving() -> None:

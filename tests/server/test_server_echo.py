@@ -24,7 +24,9 @@ from typing import Any
 
 import httpx
 import openai
+import prometheus_client
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from infercore.testing import INFERCORE_COMMAND, deployed, free_port, server_env
 
@@ -83,7 +85,7 @@ def metrics(http: httpx.Client) -> dict[str, float]:
     """``/metrics`` as {series with labels: value}."""
     response = http.get("/metrics")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert response.headers["content-type"] == prometheus_client.CONTENT_TYPE_LATEST
     values = {}
     for line in response.text.splitlines():
         if line and not line.startswith("#"):
@@ -420,10 +422,32 @@ def test_metrics_count_what_was_served(http: httpx.Client, url: str) -> None:
     assert after[e2e] - before[e2e] == 4
     ttft = f"infercore_time_to_first_token_seconds_count{{{labels}}}"
     assert after[ttft] - before.get(ttft, 0) == 1
-    inf_bucket = f'infercore_e2e_request_latency_seconds_bucket{{{labels},le="+Inf"}}'
-    assert after[inf_bucket] == after[e2e]
+    inf_bucket = metric(http, "infercore_e2e_request_latency_seconds_bucket", le="+Inf")
+    assert inf_bucket == after[e2e]
     for gauge in ("requests_running", "requests_waiting", "backend_active_requests"):
         assert after[f"infercore_{gauge}{{{labels}}}"] == 0
+
+
+def test_metrics_parse_as_prometheus_families(http: httpx.Client) -> None:
+    assert_still_serving(http)
+    text = http.get("/metrics").text
+    kinds = {family.name: family for family in text_string_to_metric_families(text)}
+    expected = {
+        "infercore_requests": "counter",  # the parser names counters without _total
+        "infercore_prompt_tokens": "counter",
+        "infercore_generation_tokens": "counter",
+        "infercore_time_to_first_token_seconds": "histogram",
+        "infercore_e2e_request_latency_seconds": "histogram",
+        "infercore_requests_running": "gauge",
+        "infercore_requests_waiting": "gauge",
+        "infercore_backend_active_requests": "gauge",
+    }
+    for name, kind in expected.items():
+        assert kinds[name].type == kind, name
+        assert all(sample.labels["model_name"] == MODEL for sample in kinds[name].samples)
+    # Counters and histograms carry the time they were created, as prometheus-client writes.
+    assert "infercore_requests_created" in kinds
+    assert "infercore_e2e_request_latency_seconds_created" in kinds
 
 
 # -- a client that leaves cancels its generation -------------------------------
