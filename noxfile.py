@@ -7,6 +7,7 @@ into its own virtualenv, so a fresh machine needs only Python and nox.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import nox
 
@@ -25,9 +26,14 @@ CONSTRAINTS = "constraints.txt"
 LATEST = "-latest"
 
 
+def constraints(session: nox.Session) -> str:
+    """The constraints file a session installs under; none in a `-latest` session."""
+    return "" if session.name.endswith(LATEST) else CONSTRAINTS
+
+
 def install(session: nox.Session, *args: str) -> None:
     """pip install under the pinned versions, or the newest releases in a `-latest` session."""
-    pins = () if session.name.endswith(LATEST) else ("-c", CONSTRAINTS)
+    pins = ("-c", constraints(session)) if constraints(session) else ()
     session.install(*pins, *args)
 
 
@@ -62,6 +68,7 @@ def tests(session: nox.Session) -> None:
         "tests-server",
         "tests-video",
         "tests-vllm",
+        "tests-wheels",
     ):
         session.notify(name)
 
@@ -137,6 +144,33 @@ def tests_vllm(session: nox.Session) -> None:
     """The vLLM backend on the real vLLM, checked against the pt backend."""
     install_vllm(session, *TEST_DEPS)
     session.run("pytest", "tests/vllm", *session.posargs)
+
+
+@suite("tests-wheels")
+def tests_wheels(session: nox.Session) -> None:
+    """The wheels as a user installs them: built, checked, installed into a new venv and run."""
+    install(session, "build", "pytest>=8", "pytest-asyncio>=0.24")
+    # The test installs into its own venv under the same constraints as this session.
+    pins = str(Path(constraints(session)).resolve()) if constraints(session) else ""
+    session.run(
+        "pytest", "tests/packaging", *session.posargs, env={"INFERCORE_TEST_CONSTRAINTS": pins}
+    )
+
+
+def distributions() -> list[str]:
+    """The folders of the distributions: the core and every plugin."""
+    return ["core", *sorted(str(path.parent) for path in Path("plugins").glob("*/pyproject.toml"))]
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """The sdist and the wheel of every distribution, into dist/."""
+    install(session, "build")
+    for old in Path("dist").glob("infercore*"):
+        old.unlink()
+    for folder in distributions():
+        # An sdist, then the wheel from it: a file missing from the sdist fails the build.
+        session.run("python", "-m", "build", folder, "--outdir", "dist")
 
 
 @nox.session
