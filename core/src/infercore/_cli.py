@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from infercore._bench import add_bench_command
@@ -109,6 +110,14 @@ def _backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_backend(args: argparse.Namespace) -> int:
+    from infercore._scaffold import write_backend
+
+    folder = write_backend(args.name, Path(args.dir))
+    print(f"wrote {folder}: pip install -e '{folder}' && pytest '{folder}'")
+    return 0
+
+
 def _infer(args: argparse.Namespace) -> int:
     from infercore._chat_cli import run_chat
 
@@ -142,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_generation_flags(infer)
     infer.set_defaults(func=_infer)
+
+    new_backend = commands.add_parser(
+        "new-backend", help="write a backend distribution that passes the conformance suite"
+    )
+    new_backend.add_argument("name", help="the backend's name, such as mine")
+    new_backend.add_argument("--dir", default=".", help="where to write it (default: here)")
+    new_backend.set_defaults(func=_new_backend)
 
     add_bench_command(commands)
 
