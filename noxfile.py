@@ -76,7 +76,8 @@ def tests(session: nox.Session) -> None:
 @suite("tests-core")
 def tests_core(session: nox.Session) -> None:
     """The core's tests, in an environment without torch."""
-    install(session, "./core", "./tests/core/thirdparty_backend", *TEST_DEPS)
+    # The serve extra: the conformance suite serves each backend through `infercore deploy`.
+    install(session, "./core[serve]", "./tests/core/thirdparty_backend", *TEST_DEPS)
     session.run(
         "python",
         "-c",
