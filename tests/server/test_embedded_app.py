@@ -184,6 +184,20 @@ def test_apps_in_one_process_keep_metrics_of_their_own(media: Path) -> None:
         assert _chat_responses(second) == 0
 
 
+def test_routes_an_embedder_adds_join_the_openapi_document() -> None:
+    settings = ServerSettings()
+    with Engine(MODEL, backend="image-echo", media=settings.media_limits()) as engine:
+        app = create_app(engine, settings)
+
+        @app.get("/v1/extra")
+        def extra() -> dict[str, str]:
+            return {"extra": "yes"}
+
+        paths = app.openapi()["paths"]
+    assert {"/v1/extra", "/v1/chat/completions", "/v1/completions"} <= set(paths)
+    assert "security" not in app.openapi()  # no key, nothing to send
+
+
 def test_media_settings_that_do_not_parse_are_refused_before_serving() -> None:
     with pytest.raises(InfercoreError, match="invalid media settings"):
         ServerSettings(allowed_media_networks=("not-a-network",)).media_limits()

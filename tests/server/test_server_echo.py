@@ -129,7 +129,7 @@ def test_a_wrong_key_gets_401_in_the_openai_shape(url: str) -> None:
     assert set(caught.value.body) == {"message", "type", "param", "code"}
 
 
-@pytest.mark.parametrize("path", ["/v1/models", "/metrics", "/v1/no-such-route"])
+@pytest.mark.parametrize("path", ["/v1/models", "/metrics", "/openapi.json", "/v1/no-such-route"])
 @pytest.mark.parametrize("header", [None, "Bearer sk-wrong", f"Basic {KEY}", KEY])
 def test_every_route_but_health_needs_the_key(url: str, path: str, header: str | None) -> None:
     headers = {} if header is None else {"Authorization": header}
@@ -140,6 +140,38 @@ def test_health_needs_no_key(url: str) -> None:
     response = httpx.get(f"{url}/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_the_openapi_document_describes_the_request_bodies(http: httpx.Client, url: str) -> None:
+    assert_error(httpx.get(f"{url}/openapi.json"), 401)
+    response = http.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    schemas = document["components"]["schemas"]
+
+    def body(path: str) -> dict[str, Any]:
+        operation = document["paths"][path]["post"]
+        ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        return dict(schemas[ref.removeprefix("#/components/schemas/")])
+
+    chat_body = body("/v1/chat/completions")
+    assert {"model", "messages"} <= set(chat_body["required"])
+    assert {"max_tokens", "temperature", "stream", "images"} <= set(chat_body["properties"])
+    assert chat_body["additionalProperties"] is False  # unknown fields are a 400
+    assert chat_body["properties"]["n"]["maximum"] == 128
+    completion_body = body("/v1/completions")
+    assert {"model", "prompt"} <= set(completion_body["required"])
+    # logprobs=N on the wire, as OpenAI's completions take it; no top_logprobs.
+    logprobs = completion_body["properties"]["logprobs"]["anyOf"][0]
+    assert logprobs == {"type": "integer", "minimum": 0, "maximum": 20}
+    assert "top_logprobs" not in completion_body["properties"]
+    assert {"/v1/models", "/v1/models/{model}", "/health", "/metrics"} <= set(document["paths"])
+    # The key guards everything but /health.
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearer": []}]
+    assert document["paths"]["/health"]["get"]["security"] == []
 
 
 # -- models, and the errors of routing ---------------------------------------

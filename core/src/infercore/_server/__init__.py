@@ -7,8 +7,9 @@
 - ``_http``: plain-ASGI bodies, JSON, SSE and disconnect watching
 - ``_routes``: the routes; ``_guard``: key, shutdown, in-flight count, status metrics
 - ``_admission``: generation slots and the line for them (429 past both)
-- ``_lifecycle``: draining for shutdown; ``_metrics``: the Prometheus text
+- ``_lifecycle``: draining for shutdown; ``_metrics``: the Prometheus metrics
 - ``_models``: the served names; ``_state``: what the routes share
+- ``_openapi``: the OpenAPI document of the routes, from their request models
 - ``_app``: :func:`create_app`; ``_run``: :func:`serve`, uvicorn on the engine's loop
 - ``_command``: the ``infercore deploy`` command
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -12,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from infercore._engine import Engine
 from infercore._server._errors import APIError
 from infercore._server._guard import Guard
+from infercore._server._openapi import OpenAPIRoute, add_openai_routes
 from infercore._server._routes import (
     ChatRoute,
     CompletionRoute,
@@ -21,6 +24,7 @@ from infercore._server._routes import (
 )
 from infercore._server._settings import ServerSettings
 from infercore._server._state import ServerState
+from infercore._version import __version__
 
 __all__ = ["OpenAIApp", "create_app"]
 
@@ -51,11 +55,29 @@ class OpenAIApp(FastAPI):
     """
 
     def __init__(self, state: ServerState) -> None:
-        # No OpenAPI pages: they would be routes outside the key's guard, and
-        # the wire format is OpenAI's, documented there.
-        super().__init__(title="infercore", docs_url=None, redoc_url=None, openapi_url=None)
+        # FastAPI's own documentation routes would be added outside the key's guard:
+        # /openapi.json is this app's route instead (see create_app), and no docs pages.
+        super().__init__(
+            title="infercore",
+            version=__version__,
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
         self.state.infercore = state
         self._direct: dict[str, ASGIApp] = {}
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document (routes added with its decorators) and the OpenAI routes.
+
+        Built on the first call and kept, as FastAPI keeps its own.
+        """
+        if self.openapi_schema is None:
+            document = super().openapi()
+            state: ServerState = self.state.infercore
+            add_openai_routes(document, keyed=state.settings.api_key is not None)
+            self.openapi_schema = document
+        return self.openapi_schema
 
     def add_generation_route(self, path: str, endpoint: ASGIApp) -> None:
         state: ServerState = self.state.infercore
@@ -76,7 +98,7 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
 
     Routes: ``GET /v1/models``, ``GET /v1/models/{model}``,
     ``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /health``,
-    ``GET /metrics``. It must run on the engine's own event loop (see
+    ``GET /metrics``, ``GET /openapi.json``. It must run on the engine's own event loop (see
     :func:`infercore._server.serve`): the routes call the engine directly.
     Raises :class:`InfercoreError` for settings the engine cannot serve.
     """
@@ -90,6 +112,7 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
             Route("/v1/models/{model:path}", ModelsRoute(state), methods=["GET"]),
             Route("/health", HealthRoute(state), methods=["GET"]),
             Route("/metrics", MetricsRoute(state), methods=["GET"]),
+            Route("/openapi.json", OpenAPIRoute(app.openapi), methods=["GET"]),
         ]
     )
     app.add_exception_handler(HTTPException, _http_error)

@@ -13,7 +13,16 @@ from infercore._server._state import ServerState
 __all__ = ["ROUTES", "Guard"]
 
 #: Routes counted under their own name in the metrics; any other path counts as "other".
-ROUTES = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"})
+ROUTES = frozenset(
+    {
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/models",
+        "/health",
+        "/metrics",
+        "/openapi.json",
+    }
+)
 _OPEN = frozenset({"/health"})  # needs no key
 _WHILE_DRAINING = frozenset({"/health", "/metrics"})  # answered even while shutting down
 

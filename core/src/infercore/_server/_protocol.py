@@ -15,7 +15,7 @@ import reprlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from infercore._types import ChatMessage, InferRequest, RequestConfig, StreamOptions
 
@@ -145,6 +145,17 @@ class ChatCompletionRequest(GenerationBody):
         )
 
 
+def _integer_logprobs_schema(schema: dict[str, Any]) -> None:
+    """The JSON schema of ``logprobs`` as a client sends it to ``/v1/completions``.
+
+    The body arrives with ``logprobs=N`` and is validated as ``logprobs=true,
+    top_logprobs=N`` (see ``CompletionRequest._integer_logprobs``); the schema
+    shows the wire form, under ``top_logprobs``' bounds, and no ``top_logprobs``.
+    """
+    properties = schema["properties"]
+    properties["logprobs"] = {**properties.pop("top_logprobs"), "title": "Logprobs"}
+
+
 class CompletionRequest(GenerationBody):
     """The body of ``POST /v1/completions``: one raw ``prompt``, completed as it is.
 
@@ -152,6 +163,7 @@ class CompletionRequest(GenerationBody):
     reports each token's log-probability and its ``N`` best alternatives.
     """
 
+    model_config = ConfigDict(json_schema_extra=_integer_logprobs_schema)
     error_aliases: ClassVar[Mapping[str, str]] = {"top_logprobs": "logprobs"}
 
     prompt: str | list[str] | list[int] | list[list[int]]
