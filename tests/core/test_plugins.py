@@ -7,6 +7,7 @@ installed ones.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import textwrap
 import uuid
@@ -239,3 +240,49 @@ def test_directly_registered_plugin_has_no_distribution() -> None:
 
     entry = manager.registry.get("solo")
     assert (entry.plugin, entry.distribution, entry.version) == ("embedded", None, None)
+
+
+class _GreetingCommands:
+    """A plugin adding one subcommand, as a third party's would."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.greeted: list[str] = []
+
+    @infercore.hookimpl
+    def register_commands(self, register: Callable[[infercore.Command], None]) -> None:
+        def add_arguments(parser: argparse.ArgumentParser) -> None:
+            parser.add_argument("--who", required=True)
+
+        def run(args: argparse.Namespace) -> int:
+            self.greeted.append(args.who)
+            return 3
+
+        register(infercore.Command(self.name, "greet someone", add_arguments, run))
+
+
+def test_a_plugin_command_runs_with_its_own_flags() -> None:
+    from infercore._cli import main
+
+    plugin = _GreetingCommands("greet")
+    manager = infercore.get_plugin_manager()
+    manager.register(plugin, name="greetings")
+    try:
+        assert main(["greet", "--who", "ada"]) == 3
+    finally:
+        manager.unregister("greetings")
+
+    assert plugin.greeted == ["ada"]
+
+
+def test_a_plugin_command_may_not_take_a_builtin_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from infercore._cli import main
+
+    manager = infercore.get_plugin_manager()
+    manager.register(_GreetingCommands("deploy"), name="impostor")
+    try:
+        assert main(["backends"]) == 2
+    finally:
+        manager.unregister("impostor")
+
+    assert "the subcommand 'deploy' is registered twice" in capsys.readouterr().err

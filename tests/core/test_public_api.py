@@ -25,6 +25,7 @@ EXPECTED_INFERCORE = {
     "ChatCompletionChunk",
     "ChatCompletionResponse",
     "ChatMessage",
+    "Command",
     "Delta",
     "Engine",
     "EngineError",
@@ -57,7 +58,6 @@ EXPECTED_INFERCORE = {
     "infer",
     "load_audio",
     "load_image",
-    "load_multimodal_processor",
     "load_video",
 }
 EXPECTED_TESTING = {

@@ -14,6 +14,7 @@ from infercore._backend import (
 )
 from infercore._byte_tokenizer import ByteTokenizer
 from infercore._client import InferClient
+from infercore._command import Command
 from infercore._detokenize import IncrementalDetokenizer
 from infercore._engine import Engine, infer
 from infercore._errors import (
@@ -38,7 +39,6 @@ from infercore._media import (
     load_video,
 )
 from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
-from infercore._processor import load_multimodal_processor
 from infercore._registry import BackendSpec, ModelAlias
 from infercore._stats import InferStats
 from infercore._types import (
@@ -64,6 +64,7 @@ __all__ = [
     "ChatCompletionChunk",
     "ChatCompletionResponse",
     "ChatMessage",
+    "Command",
     "Delta",
     "Engine",
     "EngineError",
@@ -96,6 +97,5 @@ __all__ = [
     "infer",
     "load_audio",
     "load_image",
-    "load_multimodal_processor",
     "load_video",
 ]

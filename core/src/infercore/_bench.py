@@ -20,24 +20,22 @@ measure the client rather than the server.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import math
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infercore._bench_metrics import RequestResult, format_table, summarize
+from infercore._bench_metrics import RequestResult, summarize
 from infercore._errors import InfercoreError
 from infercore._http import SSE_DONE, SSEDecoder, api_root, error_for_status
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["BenchConfig", "add_bench_command", "run_bench"]
+__all__ = ["DESCRIPTION", "BenchConfig", "run_bench"]
 
 # Common words that most BPE tokenizers keep whole: about one token each.
 _WORD_TEXT = (
@@ -53,7 +51,7 @@ _WORD_TEXT = (
 _WORDS = tuple(_WORD_TEXT.split())
 
 
-_DESCRIPTION = (
+DESCRIPTION = (
     "Load a running OpenAI-compatible server with synthetic prompts and measure it on the "
     "client, as vLLM's bench serve does: time to first token, time per output token, "
     "inter-token latency, end-to-end latency (mean, median, p90, p99), requests/s and tokens/s."
@@ -325,86 +323,3 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     except ImportError:
         return asyncio.run(main())
     return uvloop.run(main())
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("the request rate must be > 0 (inf: all at once)")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _serve(args: argparse.Namespace) -> int:
-    config = BenchConfig(
-        base_url=args.base_url,
-        model=args.model,
-        concurrency=args.concurrency,
-        num_requests=args.num_requests,
-        input_len=args.input_len,
-        output_len=args.output_len,
-        request_rate=args.request_rate,
-        endpoint=args.endpoint,
-        stream=args.stream,
-        ignore_eos=args.ignore_eos,
-        api_key=args.api_key,
-        seed=args.seed,
-        timeout=args.timeout,
-    )
-    figures = run_bench(config)
-    print(format_table(figures))
-    if args.result_json is not None:
-        Path(args.result_json).write_text(json.dumps(figures))
-        print(f"figures written to {args.result_json}")
-    return 0 if figures["completed"] else 1
-
-
-def add_bench_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``infercore bench serve``."""
-    bench = commands.add_parser("bench", help="measure a running server (bench serve)")
-    kinds = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
-    serve = kinds.add_parser(
-        "serve",
-        help="load a running OpenAI-compatible server and report TTFT, TPOT, ITL, throughput",
-        description=_DESCRIPTION,
-    )
-    serve.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:8000")
-    serve.add_argument("--model", help="the served model to ask (default: the first it lists)")
-    serve.add_argument("--api-key", help="the server's API key")
-    serve.add_argument(
-        "--endpoint", choices=["chat", "completions"], default="chat", help="which API to load"
-    )
-    serve.add_argument("--concurrency", type=_positive, default=1, help="most requests in flight")
-    serve.add_argument("--num-requests", type=_positive, default=100, help="requests to send")
-    serve.add_argument("--input-len", type=_positive, default=128, help="prompt tokens, about")
-    serve.add_argument("--output-len", type=_positive, default=128, help="max_tokens per request")
-    serve.add_argument(
-        "--request-rate",
-        type=_rate,
-        default=math.inf,
-        help="mean arrivals per second, Poisson (default inf: all at once)",
-    )
-    serve.add_argument(
-        "--stream",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="stream the answers (default); --no-stream measures only latency and throughput",
-    )
-    serve.add_argument(
-        "--ignore-eos",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="send vLLM's ignore_eos so each answer has --output-len tokens (default on)",
-    )
-    serve.add_argument("--seed", type=int, default=0, help="seed of the prompts and arrivals")
-    serve.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds to wait on a silent server"
-    )
-    serve.add_argument("--result-json", help="write every figure to this JSON file")
-    serve.set_defaults(func=_serve)

@@ -7,13 +7,13 @@ are registered the same way.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
+    from infercore._command import Command
     from infercore._registry import BackendSpec, ModelAlias
 
 __all__ = ["hookimpl", "hookspec"]
@@ -43,9 +43,12 @@ def register_models(register: Callable[[ModelAlias], None]) -> None:
 
 
 @hookspec
-def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add subcommands to the ``infercore`` command.
+def register_commands(register: Callable[[Command], None]) -> None:
+    """Add subcommands to the ``infercore`` command by calling ``register(Command(...))``.
 
-    Each subcommand sets its entry function with ``parser.set_defaults(func=...)``;
-    the function takes the parsed ``argparse.Namespace`` and returns an exit code.
+    A :class:`~infercore.Command` names the subcommand, adds its flags to the
+    ``argparse.ArgumentParser`` the CLI makes for it, and runs with the parsed
+    arguments, returning the exit code. Like ``register_backends``, this runs for
+    every ``infercore`` invocation: import what the command needs inside ``run``.
+    A name already taken is refused.
     """

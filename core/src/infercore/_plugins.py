@@ -8,7 +8,6 @@ others load as usual.
 
 from __future__ import annotations
 
-import argparse
 import os
 import threading
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from types import ModuleType
 import pluggy
 
 from infercore import _hookspec
+from infercore._command import Command
 from infercore._registry import BackendRegistry, BackendSpec, ModelAlias, RegisteredBackend
 
 __all__ = ["PluginFailure", "PluginManager", "get_plugin_manager"]
@@ -135,8 +135,11 @@ class PluginManager:
         self._pm.hook.register_models(register=add_model)
         return registry
 
-    def add_commands(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        self._pm.hook.register_commands(subparsers=subparsers)
+    def commands(self) -> list[Command]:
+        """The subcommands every loaded plugin registers."""
+        registered: list[Command] = []
+        self._pm.hook.register_commands(register=registered.append)
+        return registered
 
 
 _manager: PluginManager | None = None

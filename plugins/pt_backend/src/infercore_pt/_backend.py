@@ -19,10 +19,10 @@ from infercore import (
     InvalidRequestError,
     PreparedRequest,
     SamplingParams,
-    load_multimodal_processor,
 )
 from infercore_pt._inputs import MediaInputs, encode_media
 from infercore_pt._options import PtOptions
+from infercore_pt._processor import load_multimodal_processor
 from infercore_pt._sampling import RowState
 from infercore_pt._scheduler import Scheduler, SequenceState, Step
 from infercore_pt._versions import installed_lora_incompatibility

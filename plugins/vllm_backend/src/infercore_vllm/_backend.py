@@ -11,6 +11,7 @@ from vllm.inputs import TextPrompt, TokensPrompt
 from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
 from vllm.sampling_params import RequestOutputKind
+from vllm.transformers_utils.processor import cached_processor_from_config
 from vllm.v1.engine.async_llm import AsyncLLM
 
 from infercore import (
@@ -22,7 +23,6 @@ from infercore import (
     SamplingParams,
     TokenLogprobs,
     VideoClip,
-    load_multimodal_processor,
 )
 from infercore.types import FinishReason
 from infercore_vllm._gate import AdapterGate
@@ -96,8 +96,10 @@ class VllmBackend(Backend[VllmOptions]):
         super().__init__(model, options)
         self._engine = AsyncLLM.from_engine_args(engine_args(model, options))
         self._tokenizer = self._engine.get_tokenizer()
-        self._processor = load_multimodal_processor(
-            model, trust_remote_code=options.trust_remote_code
+        # vLLM's own copy of the checkpoint's processor, which expands the placeholders.
+        model_config = self._engine.model_config
+        self._processor = (
+            cached_processor_from_config(model_config) if model_config.is_multimodal_model else None
         )
         self._max_model_len = int(self._engine.model_config.max_model_len)
         self._lora_enabled = options.enable_lora

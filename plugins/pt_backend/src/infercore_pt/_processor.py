@@ -1,4 +1,4 @@
-"""Finding a checkpoint's multimodal processor, for backends built on transformers' files."""
+"""Finding a checkpoint's multimodal processor with transformers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ def load_multimodal_processor(model: str, *, trust_remote_code: bool = False) ->
     A multimodal model is one whose config maps to transformers' multimodal
     language models (image, video or audio in, text out) and that ships a
     processor with an image or video processor or an audio feature extractor.
-    Needs transformers, imported here so that the core itself does not.
     """
     from transformers import AutoConfig, AutoProcessor
     from transformers.models.auto.modeling_auto import MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES

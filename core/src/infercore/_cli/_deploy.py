@@ -14,10 +14,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from infercore._cli._flags import (
+    add_engine_flags,
+    add_generation_flags,
+    generation_settings,
+    positive_int,
+)
+from infercore._command import Command
 from infercore._errors import InfercoreError
 from infercore._server._settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
 
-__all__ = ["add_deploy_command"]
+__all__ = ["DEPLOY"]
 
 _SIZE = re.compile(r"(\d+)\s*([kmg]i?b?|b)?", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -30,13 +37,6 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a size such as 8M or 1048576, got {text!r}")
     unit = (match.group(2) or "").lower()[:1]
     return int(match.group(1)) * _UNITS[unit]
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _count(text: str) -> int:
@@ -60,19 +60,7 @@ def _adapter(text: str) -> tuple[str, str]:
     return name, path
 
 
-def add_deploy_command(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    """Add ``deploy`` to the ``infercore`` command."""
-    # Imported here: _cli imports this module while it is itself being imported.
-    from infercore._cli import add_engine_flags, add_generation_flags
-
-    parser = subparsers.add_parser(
-        "deploy",
-        help="serve a model over the OpenAI HTTP API",
-        description="Serve a model over the OpenAI HTTP API "
-        "(needs: pip install 'infercore[serve]').",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_flags(parser)
     server = parser.add_argument_group("server")
     server.add_argument(
@@ -98,7 +86,7 @@ def add_deploy_command(
     )
     server.add_argument(
         "--max-concurrency",
-        type=_positive,
+        type=positive_int,
         default=256,
         help="requests generating at once (default: 256)",
     )
@@ -161,10 +149,9 @@ def add_deploy_command(
         help='most media items of a kind per prompt, such as \'{"image": 4, "video": 1}\'',
     )
     add_generation_flags(parser)
-    parser.set_defaults(func=_deploy)
 
 
-def _deploy(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     try:
         from infercore._server._run import serve
     except ImportError as exc:
@@ -174,7 +161,6 @@ def _deploy(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from infercore._cli import generation_settings
     from infercore._engine import Engine
 
     names = [name for name, _ in args.adapters]
@@ -210,3 +196,12 @@ def _deploy(args: argparse.Namespace) -> int:
         args.model, backend=args.backend, adapters=adapters, media=media, **options
     ) as engine:
         return serve(engine, settings)
+
+
+DEPLOY = Command(
+    "deploy",
+    "serve a model over the OpenAI HTTP API",
+    _add_arguments,
+    _run,
+    description="Serve a model over the OpenAI HTTP API (needs: pip install 'infercore[serve]').",
+)

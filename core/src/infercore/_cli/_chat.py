@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, TextIO
 
-from infercore._cli import generation_settings
+from infercore._cli._flags import generation_settings
 from infercore._client import InferClient
 from infercore._engine import Engine
 from infercore._errors import InfercoreError, InvalidRequestError

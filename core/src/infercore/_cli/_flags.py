@@ -1,0 +1,87 @@
+"""Flags that several subcommands share: the engine, a remote server, generation settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+__all__ = [
+    "add_engine_flags",
+    "add_generation_flags",
+    "add_remote_flags",
+    "generation_settings",
+    "positive_int",
+]
+
+_GENERATION_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("max_tokens", int, "most tokens to generate per answer"),
+    ("temperature", float, "0 for greedy decoding"),
+    ("top_p", float, "nucleus sampling mass"),
+    ("top_k", int, "sample among the k most likely tokens"),
+    ("min_p", float, "drop tokens below this share of the best one's probability"),
+    ("repetition_penalty", float, "penalise tokens seen in the prompt or output"),
+    ("presence_penalty", float, "penalise tokens already generated"),
+    ("frequency_penalty", float, "penalise tokens by how often they were generated"),
+    ("seed", int, "makes sampling repeatable"),
+)
+
+
+def _option(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name.replace("-", "_"), value
+
+
+def add_generation_flags(parser: argparse.ArgumentParser) -> None:
+    """The RequestConfig flags, shared by every command that generates."""
+    group = parser.add_argument_group("generation")
+    for name, kind, text in _GENERATION_FLAGS:
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
+    group.add_argument("--stop", action="append", help="a stop string; repeat for several")
+
+
+def generation_settings(args: argparse.Namespace) -> dict[str, Any]:
+    names = [name for name, _, _ in _GENERATION_FLAGS] + ["stop"]
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def add_engine_flags(parser: argparse.ArgumentParser, *, model_required: bool = True) -> None:
+    parser.add_argument(
+        "--model", required=model_required, help="a model path, hub id or built-in name"
+    )
+    parser.add_argument("--backend", default="auto", help="backend name (default: auto)")
+    parser.add_argument(
+        "-O",
+        "--option",
+        dest="options",
+        action="append",
+        type=_option,
+        default=[],
+        metavar="NAME=VALUE",
+        help="a backend option, such as -O max_batch_size=8 (see `infercore backends -v`)",
+    )
+
+
+def add_remote_flags(parser: argparse.ArgumentParser) -> None:
+    """--base-url and --api-key: talk to a running server instead of loading a model."""
+    group = parser.add_argument_group("remote server")
+    group.add_argument(
+        "--base-url",
+        help="a running OpenAI-compatible server, such as http://127.0.0.1:8000/v1 "
+        "(--model then names a served model; default: the first it serves)",
+    )
+    group.add_argument("--api-key", help="the server's API key")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
