@@ -201,6 +201,9 @@ async def test_the_backend_itself_refuses_media_for_a_text_only_model() -> None:
         assert backend.processor is None
         request = PreparedRequest("r", "<image>hi", (1, 2), images=(Image.new("RGB", (8, 8)),))
         with pytest.raises(infercore.InvalidRequestError, match="text only"):
+            await backend.prepare(request)
+        # Media that skipped prepare is never generated from as if it were text.
+        with pytest.raises(infercore.EngineError, match="prepare"):
             async for _ in backend.generate(request, SamplingParams(max_tokens=1)):
                 pass
     finally:

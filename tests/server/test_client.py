@@ -11,7 +11,7 @@ import asyncio
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -133,16 +133,16 @@ def test_a_raw_prompt_goes_to_completions_and_comes_back_chat_shaped(
     (response,) = _responses(client.infer([{"prompt": "Once upon"}], {"max_tokens": 20}))
     assert response.choices[0].message.content == "Once upon"
     assert response.usage.prompt_tokens == len("Once upon")
-    (stream,) = client.infer([{"prompt": "a time"}], {"stream": True})
-    assert _text(list(stream)) == "a time"  # type: ignore[call-overload]
+    (stream,) = client.stream([{"prompt": "a time"}])
+    assert _text(list(stream)) == "a time"
 
 
 # -- streaming ------------------------------------------------------------------
 
 
 def test_infer_streams_one_iterator_per_request(client: InferClient) -> None:
-    streams = client.infer([ask("one"), ask("two")], {"stream": True})
-    chunks = [list(stream) for stream in streams]  # type: ignore[call-overload]
+    streams = client.stream([ask("one"), ask("two")])
+    chunks = [list(stream) for stream in streams]
     assert [_text(c) for c in chunks] == ["one", "two"]
     for stream_chunks in chunks:
         assert all(isinstance(c, ChatCompletionChunk) for c in stream_chunks)
@@ -156,8 +156,8 @@ def test_more_streams_than_pooled_connections_all_complete(base_url: str) -> Non
 
     def run() -> None:
         with InferClient(base_url, api_key=KEY, max_connections=2) as client:
-            streams = client.infer([ask(f"s{i}") for i in range(6)], {"stream": True})
-            texts.extend(_text(list(stream)) for stream in streams)  # type: ignore[call-overload]
+            streams = client.stream([ask(f"s{i}") for i in range(6)])
+            texts.extend(_text(list(stream)) for stream in streams)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -167,18 +167,18 @@ def test_more_streams_than_pooled_connections_all_complete(base_url: str) -> Non
 
 
 def test_a_stream_brings_its_usage_chunk_only_when_asked(client: InferClient) -> None:
-    config = {"stream": True, "stream_options": {"include_usage": True}}
-    (stream,) = client.infer([ask("four")], config)
-    chunks: list[ChatCompletionChunk] = list(stream)  # type: ignore[call-overload]
+    config = {"stream_options": {"include_usage": True}}
+    (stream,) = client.stream([ask("four")], config)
+    chunks = list(stream)
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == len("four") + 1
 
 
 def test_closing_a_stream_early_is_clean(client: InferClient) -> None:
-    (stream,) = client.infer([ask("x" * 200)], {"stream": True})
-    next(stream)  # type: ignore[call-overload]
-    stream.close()  # type: ignore[union-attr]
+    (stream,) = client.stream([ask("x" * 200)])
+    next(stream)
+    stream.close()  # type: ignore[attr-defined]
     (response,) = _responses(client.infer([ask("after")]))
     assert response.choices[0].message.content == "after"
 
@@ -188,8 +188,7 @@ async def test_infer_async_answers_and_streams(client: InferClient) -> None:
     assert isinstance(response, ChatCompletionResponse)
     assert response.choices[0].message.content == "async"
 
-    stream = await client.infer_async(ask("streamed"), {"stream": True})
-    assert isinstance(stream, AsyncIterator)
+    stream = await client.stream_async(ask("streamed"))
     assert _text([chunk async for chunk in stream]) == "streamed"
 
 
@@ -235,7 +234,7 @@ def test_a_wrong_key_is_an_authentication_error(base_url: str) -> None:
         with pytest.raises(AuthenticationError, match="API key"):
             client.infer([ask("hi")])
         with pytest.raises(AuthenticationError):
-            client.infer([ask("hi")], {"stream": True})
+            client.stream([ask("hi")])
         with pytest.raises(AuthenticationError):
             _ = client.models
     with InferClient(base_url) as keyless, pytest.raises(AuthenticationError):
@@ -247,7 +246,7 @@ def test_an_unknown_model_is_a_model_not_found_error(base_url: str) -> None:
         with pytest.raises(ModelNotFoundError, match="no-such-model"):
             client.infer([ask("hi")])
         with pytest.raises(ModelNotFoundError):
-            asyncio.run(client.infer_async(ask("hi"), {"stream": True}))
+            asyncio.run(client.stream_async(ask("hi")))
 
 
 def test_a_requests_adapter_is_asked_for_as_a_served_model(client: InferClient) -> None:
@@ -264,7 +263,7 @@ def test_a_setting_the_backend_refuses_is_an_invalid_request_naming_it(
     assert caught.value.param == "temperature"
     # Streams raise it from infer, before any chunk.
     with pytest.raises(InvalidRequestError) as caught:
-        client.infer([ask("hi"), ask("ho")], {"temperature": 0.5, "stream": True})
+        client.stream([ask("hi"), ask("ho")], {"temperature": 0.5})
     assert caught.value.param == "temperature"
 
 
@@ -295,8 +294,8 @@ def test_stats_count_responses_and_streams_as_the_server_reports_them(
     assert (stats.requests, stats.samples) == (3, 6)
 
     streamed = InferStats()
-    for stream in client.infer(requests, {"n": 2, "stream": True}, stats=streamed):
-        chunks = list(stream)  # type: ignore[call-overload]
+    for stream in client.stream(requests, {"n": 2}, stats=streamed):
+        chunks = list(stream)
         assert all(c.usage is None for c in chunks)  # asked for the stats, not shown
     assert streamed.prompt_tokens == expected_prompt
     assert streamed.generated_tokens == expected_generated
@@ -309,8 +308,7 @@ def test_stats_count_responses_and_streams_as_the_server_reports_them(
 async def test_stats_count_async_responses(client: InferClient) -> None:
     stats = InferStats()
     response = await client.infer_async(ask("abc"), stats=stats)
-    stream = await client.infer_async(ask("abc"), {"stream": True}, stats=stats)
-    assert isinstance(stream, AsyncIterator)
+    stream = await client.stream_async(ask("abc"), stats=stats)
     _ = [chunk async for chunk in stream]
     assert isinstance(response, ChatCompletionResponse)
     assert stats.requests == 2
@@ -351,3 +349,13 @@ def test_infer_backend_remote_needs_a_base_url() -> None:
     result = _infer("--backend", "remote", "--query", "hi")
     assert result.returncode == 2
     assert "--base-url" in result.stderr
+
+
+def test_whole_response_calls_send_stream_true_to_the_streaming_ones(
+    client: InferClient,
+) -> None:
+    with pytest.raises(InvalidRequestError, match=r"InferClient\.stream ") as caught:
+        client.infer([ask("hi")], {"stream": True})
+    assert caught.value.param == "stream"
+    with pytest.raises(InvalidRequestError, match=r"InferClient\.stream_async"):
+        asyncio.run(client.infer_async(ask("hi"), {"stream": True}))

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infercore import ChatCompletionChunk, ChatCompletionResponse, InferClient
+from infercore import ChatCompletionResponse, InferClient
 from infercore.testing import deployed
 
 pytest.importorskip("torch")
@@ -36,8 +36,8 @@ def test_a_chat_through_the_client_answers_the_question(client: InferClient) -> 
     (response,) = client.infer([question], GREEDY)
     assert isinstance(response, ChatCompletionResponse)
     assert "Paris" in (response.choices[0].message.content or "")
-    (stream,) = client.infer([question], {**GREEDY, "stream": True})
-    chunks: list[ChatCompletionChunk] = list(stream)  # type: ignore[call-overload]
+    (stream,) = client.stream([question], GREEDY)
+    chunks = list(stream)
     streamed = "".join(c.delta.content or "" for chunk in chunks for c in chunk.choices)
     assert streamed == response.choices[0].message.content
 

@@ -165,6 +165,8 @@ class PtBackend(Backend[PtOptions]):
         self, request: PreparedRequest, params: SamplingParams
     ) -> AsyncIterator[Delta]:
         media: MediaInputs | None = request.inputs
+        if request.has_media and media is None:
+            raise EngineError("a request with media reached generate without prepare")
         prompt_ids = request.prompt_token_ids
         steps: asyncio.Queue[Step | BaseException] = asyncio.Queue()
         sequence = SequenceState(
