@@ -54,10 +54,12 @@ def image_url(media: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def embedded(settings: ServerSettings, media: MediaLimits | None) -> Iterator[openai.OpenAI]:
-    """An engine on ``media`` limits, its app under uvicorn on the engine's loop (as
-    ``serve`` runs it) on a free loopback port; a client for it."""
-    with Engine(MODEL, backend="image-echo", media=media) as engine:
+def embedded(
+    settings: ServerSettings, media: MediaLimits | None, **options: Any
+) -> Iterator[openai.OpenAI]:
+    """An engine on ``media`` limits (and backend ``options``), its app under uvicorn on the
+    engine's loop (as ``serve`` runs it) on a free loopback port; a client for it."""
+    with Engine(MODEL, backend="image-echo", media=media, **options) as engine:
         port = free_port()
         config = uvicorn.Config(
             create_app(engine, settings),
@@ -201,3 +203,23 @@ def test_routes_an_embedder_adds_join_the_openapi_document() -> None:
 def test_media_settings_that_do_not_parse_are_refused_before_serving() -> None:
     with pytest.raises(InfercoreError, match="invalid media settings"):
         ServerSettings(allowed_media_networks=("not-a-network",)).media_limits()
+
+
+async def _two_at_once(base_url: str) -> list[httpx.Response]:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        first = asyncio.create_task(http.post("/chat/completions", json=body))
+        await asyncio.sleep(0.3)  # the first holds the one slot, in its first-token delay
+        second = await http.post("/chat/completions", json=body)
+        return [await first, second]
+
+
+def test_a_429_asks_the_client_to_retry_after_the_settings_seconds() -> None:
+    settings = ServerSettings(max_concurrency=1, max_queue=0, retry_after=7)
+    with embedded(settings, settings.media_limits(), first_token_delay=1.0) as client:
+        first, second = asyncio.run(_two_at_once(str(client.base_url)))
+
+    assert first.status_code == 200
+    assert second.status_code == 429
+    assert second.headers["retry-after"] == "7"
+    assert "retry after 7 s" in second.json()["error"]["message"]

@@ -664,7 +664,7 @@ def test_a_backend_error_fails_that_request_alone() -> None:
         "infercore.get_plugin_manager().register(failing_backend, 'failing'); "
         "from infercore._cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    argv = [sys.executable, "-c", code, str(Path(__file__).parent), "deploy",
+    argv = [sys.executable, "-c", code, str(Path(__file__).parents[1] / "support"), "deploy",
             "--model", MODEL, "--backend", "failing", "--port", str(port)]  # fmt: skip
     process = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=server_env()

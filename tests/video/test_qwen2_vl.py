@@ -10,6 +10,7 @@ placing each row's decode positions where ``generate`` would.
 from __future__ import annotations
 
 import base64
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,20 @@ def test_videos_of_different_lengths_prefill_together_as_each_alone(
     processor = engine.backend.processor
     prompt = media_prompt(processor, "video", QUESTION)
     prefill_together_and_alone(engine, prompt, [{"videos": (clip,)} for clip in clips])
+
+
+def test_an_image_the_processor_refuses_raises_before_any_chunk(
+    engine: infercore.Engine,
+) -> None:
+    """Qwen2-VL's processor refuses an aspect ratio over 200; the backend's prepare step
+    raises it when the streams are asked for, before any of them starts."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (500, 2), "white").save(buffer, format="PNG")
+    request = {
+        "messages": [{"role": "user", "content": "<image>What is this?"}],
+        "images": ["data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()],
+    }
+    with pytest.raises(infercore.InvalidRequestError, match="processor refused") as refused:
+        engine.stream([request, _text_request("Hi")], GREEDY)
+    assert refused.value.param == "messages"
+    assert engine.backend.active_requests == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import openai
 import pytest
 from clips import write_clip
+from PIL import Image
 from vlm_models import make_qwen2_vl_model
 
 from infercore.testing import deployed, serving_folder
@@ -92,4 +94,33 @@ def test_bad_videos_get_a_400_and_the_server_goes_on(server: str, video_url: str
         _ask(client, video_url, video_url)
     assert isinstance(too_many.value.body, dict)
     assert too_many.value.body["code"] == "too_many_items"
+    assert _ask(client, video_url).choices[0].message.content
+
+
+def test_a_streamed_chat_whose_image_the_processor_refuses_gets_a_400(
+    server: str, video_url: str
+) -> None:
+    """Qwen2-VL's processor refuses an aspect ratio over 200: the server answers 400 before
+    the stream starts, not a 200 stream that carries an error event."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (500, 2), "white").save(buffer, format="PNG")
+    sliver = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": sliver}},
+                {"type": "text", "text": "What is this?"},
+            ],
+        }
+    ]
+    client = _client(server)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="vlm", messages=messages, max_tokens=8, temperature=0, stream=True
+        )
+    assert refused.value.status_code == 400
+    assert isinstance(refused.value.body, dict)
+    assert "processor refused" in refused.value.body["message"]
+    assert refused.value.body["param"] == "messages"
     assert _ask(client, video_url).choices[0].message.content

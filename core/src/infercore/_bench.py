@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from infercore._bench_metrics import RequestResult, summarize
 from infercore._errors import InfercoreError
-from infercore._http import SSE_DONE, SSEDecoder, api_root, error_for_status
+from infercore._openai import SSE_DONE, SSEDecoder, api_root, error_for_status
 
 if TYPE_CHECKING:
     import aiohttp

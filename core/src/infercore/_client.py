@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from types import TracebackType
@@ -22,9 +19,19 @@ from infercore._coerce import (
     as_requests,
     for_whole_responses,
 )
+from infercore._connections import Connections
 from infercore._errors import EngineError, ModelNotFoundError
-from infercore._http import SSE_DONE, SSEDecoder, api_root, error_for_status, error_from_event
-from infercore._loop import LoopThread
+from infercore._openai import (
+    SSE_DONE,
+    SSEDecoder,
+    WireCall,
+    api_root,
+    error_for_status,
+    error_from_event,
+    parse_chunk,
+    parse_response,
+    wire_call,
+)
 from infercore._stats import InferStats
 from infercore._types import (
     ChatCompletionChunk,
@@ -33,7 +40,6 @@ from infercore._types import (
     RequestConfig,
     Usage,
 )
-from infercore._wire import WireCall, parse_chunk, parse_response, wire_call
 
 __all__ = ["InferClient"]
 
@@ -89,26 +95,16 @@ class InferClient:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
         }
-        self._http = httpx.Client(**self._settings)
-        self._lock = threading.Lock()
-        self._closed = False
-        # Sync calls: one AsyncClient on a private loop thread, made on first use.
-        self._loop: LoopThread | None = None
-        self._loop_http: httpx.AsyncClient | None = None
-        # infer_async: one AsyncClient per caller loop, since a pooled connection
-        # belongs to the loop that opened it.
-        self._loop_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, httpx.AsyncClient
-        ] = weakref.WeakKeyDictionary()
+        self._connections = Connections(self._settings)
 
     # -- public API ---------------------------------------------------------
 
     @property
     def models(self) -> list[str]:
         """The ids of the served models (``GET /v1/models``)."""
-        self._check_open()
+        self._connections.check_open()
         try:
-            response = self._http.get("/models")
+            response = self._connections.sync.get("/models")
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
         return _model_ids(self._checked(response.status_code, response.text, response.headers))
@@ -136,7 +132,7 @@ class InferClient:
         calls = self._calls(parsed, cfg, stats)
         if not calls:
             return []
-        loop, http = self._private_loop()
+        loop, http = self._connections.private_loop()
         return loop.run(gather([self._complete(http, call, stats) for call in calls]))
 
     def stream(
@@ -157,7 +153,7 @@ class InferClient:
         calls = self._calls(parsed, _streaming(as_config(config)), stats)
         if not calls:
             return []
-        loop, http = self._private_loop()
+        loop, http = self._connections.private_loop()
         # Every stream is read as soon as it opens, so that streams beyond the
         # connection pool get a connection when earlier ones end; the gates
         # say when each is open (or failed), so request errors raise here.
@@ -205,28 +201,11 @@ class InferClient:
 
     def close(self) -> None:
         """Close every connection and the private thread. Idempotent."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._http.close()
-        if self._loop is not None and self._loop_http is not None:
-            try:
-                self._loop.run(self._loop_http.aclose())
-            finally:
-                self._loop.stop()
-        for loop, client in list(self._loop_clients.items()):
-            # A closed loop took its connections with it; a running one closes them itself.
-            if loop.is_running():
-                asyncio.run_coroutine_threadsafe(client.aclose(), loop)
-        self._loop_clients.clear()
+        self._connections.close()
 
     async def aclose(self) -> None:
         """:meth:`close`, awaiting this loop's connections."""
-        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
-        self.close()
+        await self._connections.aclose()
 
     def __enter__(self) -> Self:
         return self
@@ -255,7 +234,7 @@ class InferClient:
     def _calls(
         self, requests: list[InferRequest], config: RequestConfig, stats: InferStats | None
     ) -> list[WireCall]:
-        self._check_open()
+        self._connections.check_open()
         if not requests:
             return []
         model = self.model
@@ -264,29 +243,11 @@ class InferClient:
     async def _call_async(
         self, request: InferRequest, config: RequestConfig, stats: InferStats | None
     ) -> tuple[httpx.AsyncClient, WireCall]:
-        self._check_open()
-        http = self._caller_http()
+        self._connections.check_open()
+        http = self._connections.for_this_loop()
         if self._model is None:
             self._model = _first(await self._amodels(http), self.base_url)
         return http, wire_call(request, config, self._model, want_usage=stats is not None)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise EngineError("this client is closed; create a new InferClient")
-
-    def _private_loop(self) -> tuple[LoopThread, httpx.AsyncClient]:
-        with self._lock:
-            if self._loop is None or self._loop_http is None:
-                self._loop = LoopThread("infercore-client")
-                self._loop_http = httpx.AsyncClient(**self._settings)
-            return self._loop, self._loop_http
-
-    def _caller_http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        client = self._loop_clients.get(loop)
-        if client is None:
-            client = self._loop_clients[loop] = httpx.AsyncClient(**self._settings)
-        return client
 
     def _unreachable(self, exc: httpx.HTTPError) -> EngineError:
         if isinstance(exc, httpx.TimeoutException):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from infercore._errors import InvalidRequestError
 from infercore._types import InferRequest, RequestConfig
+from infercore._validation import validation_problems
 
 __all__ = [
     "ConfigLike",
@@ -32,13 +33,8 @@ ConfigLike = RequestConfig | Mapping[str, Any] | None
 def invalid_request(exc: ValidationError, what: str) -> InvalidRequestError:
     """One :class:`InvalidRequestError` for all that pydantic found wrong, the first field
     as its ``param``."""
-    errors = exc.errors(include_url=False, include_input=False)
-    param = ".".join(str(part) for part in errors[0]["loc"]) or None
-    details = "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or what}: {error['msg']}"
-        for error in errors
-    )
-    return InvalidRequestError(f"invalid {what}: {details}", param=param)
+    param, problems = validation_problems(exc, what)
+    return InvalidRequestError(f"invalid {what}: {'; '.join(problems)}", param=param)
 
 
 def validated(model: type[M], value: M | Mapping[str, Any], what: str) -> M:

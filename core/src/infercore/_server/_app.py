@@ -12,18 +12,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infercore._engine import Engine
-from infercore._server._errors import APIError
+from infercore._openai import APIError
 from infercore._server._guard import Guard
 from infercore._server._openapi import OpenAPIRoute, add_openai_routes
-from infercore._server._routes import (
-    ChatRoute,
-    CompletionRoute,
-    HealthRoute,
-    MetricsRoute,
-    ModelsRoute,
-)
 from infercore._server._settings import ServerSettings
 from infercore._server._state import ServerState
+from infercore._server._table import ROUTE_TABLE
 from infercore._version import __version__
 
 __all__ = ["OpenAIApp", "create_app"]
@@ -96,25 +90,21 @@ class OpenAIApp(FastAPI):
 def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAPI:
     """The OpenAI-compatible app serving ``engine``, under ``settings``.
 
-    Routes: ``GET /v1/models``, ``GET /v1/models/{model}``,
-    ``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /health``,
-    ``GET /metrics``, ``GET /openapi.json``. It must run on the engine's own event loop (see
-    :func:`infercore._server.serve`): the routes call the engine directly.
+    Routes: those of ``ROUTE_TABLE`` (``POST /v1/chat/completions``,
+    ``POST /v1/completions``, ``GET /v1/models``, ``GET /v1/models/{model}``,
+    ``GET /health``, ``GET /metrics``, ``GET /openapi.json``). It must run on
+    the engine's own event loop (see :func:`infercore._server.serve`): the
+    routes call the engine directly.
     Raises :class:`InfercoreError` for settings the engine cannot serve.
     """
     state = ServerState.create(engine, settings or ServerSettings())
     app = OpenAIApp(state)
-    app.add_generation_route("/v1/chat/completions", ChatRoute(state))
-    app.add_generation_route("/v1/completions", CompletionRoute(state))
-    app.router.routes.extend(
-        [
-            Route("/v1/models", ModelsRoute(state), methods=["GET"]),
-            Route("/v1/models/{model:path}", ModelsRoute(state), methods=["GET"]),
-            Route("/health", HealthRoute(state), methods=["GET"]),
-            Route("/metrics", MetricsRoute(state), methods=["GET"]),
-            Route("/openapi.json", OpenAPIRoute(app.openapi), methods=["GET"]),
-        ]
-    )
+    for route in ROUTE_TABLE:
+        endpoint = OpenAPIRoute(app.openapi) if route.endpoint is None else route.endpoint(state)
+        if route.generation:
+            app.add_generation_route(route.path, endpoint)
+        else:
+            app.router.routes.append(Route(route.path, endpoint, methods=[route.method]))
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(Guard, state=state)
     return app

@@ -6,31 +6,12 @@ import hmac
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from infercore._server._errors import APIError
+from infercore._openai import APIError
 from infercore._server._http import CLIENT_GONE, send_error
 from infercore._server._state import ServerState
+from infercore._server._table import metrics_label, route_of
 
-__all__ = ["ROUTES", "Guard"]
-
-#: Routes counted under their own name in the metrics; any other path counts as "other".
-ROUTES = frozenset(
-    {
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/v1/models",
-        "/health",
-        "/metrics",
-        "/openapi.json",
-    }
-)
-_OPEN = frozenset({"/health"})  # needs no key
-_WHILE_DRAINING = frozenset({"/health", "/metrics"})  # answered even while shutting down
-
-
-def _route(path: str) -> str:
-    if path in ROUTES:
-        return path
-    return "/v1/models/{model}" if path.startswith("/v1/models/") else "other"
+__all__ = ["Guard"]
 
 
 class Guard:
@@ -66,14 +47,14 @@ class Guard:
         if scope["type"] != "http":
             await self._app(scope, receive, send)  # lifespan
             return
-        path: str = scope["path"]
-        route = _route(path)
+        served = route_of(scope["path"])
+        route = metrics_label(served)
         metrics = self._state.metrics
         lifecycle = self._state.lifecycle
         error = None
-        if path not in _OPEN and not self._authorized(scope):
+        if (served is None or served.keyed) and not self._authorized(scope):
             error = APIError.unauthorized()
-        elif lifecycle.draining and path not in _WHILE_DRAINING:
+        elif lifecycle.draining and (served is None or not served.while_draining):
             error = APIError.shutting_down()
         if error is not None:
             await send_error(send, error)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from starlette.types import Message, Receive, Scope, Send
 
-from infercore._server._errors import APIError
+from infercore._openai import SSE_DONE, APIError, sse_event
 
 __all__ = [
     "CLIENT_GONE",
@@ -30,6 +30,7 @@ JSON = b"application/json"
 #: Scope key a route sets when its client disconnected before the response was complete,
 #: so that the middleware around it (the guard's metrics) counts the response as cut off.
 CLIENT_GONE = "infercore.client_gone"
+_DONE = sse_event(SSE_DONE.encode())
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -95,12 +96,10 @@ class EventStream:
         await self._send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
 
     async def event(self, data: bytes) -> None:
-        await self._send(
-            {"type": "http.response.body", "body": b"data: " + data + b"\n\n", "more_body": True}
-        )
+        await self._send({"type": "http.response.body", "body": sse_event(data), "more_body": True})
 
     async def done(self) -> None:
-        await self._send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+        await self._send({"type": "http.response.body", "body": _DONE})
 
     async def fail(self, error: APIError) -> None:
         """End with ``error``: as the response if none began, else as a last event."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from infercore._engine import Engine
 from infercore._errors import InfercoreError
-from infercore._server._errors import APIError
+from infercore._openai import APIError
 
 __all__ = ["ModelTable", "ServedModel"]
 

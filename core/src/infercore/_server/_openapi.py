@@ -17,9 +17,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.types import Receive, Scope, Send
 
-from infercore._server._completions import Completion
+from infercore._openai import ChatCompletionRequest, Completion, CompletionRequest
 from infercore._server._http import send_bytes
-from infercore._server._protocol import ChatCompletionRequest, CompletionRequest
 from infercore._types import ChatCompletionChunk, ChatCompletionResponse
 
 __all__ = ["OpenAPIRoute", "add_openai_routes"]

@@ -21,8 +21,16 @@ from pydantic_core import to_json
 from starlette.types import Receive, Scope, Send
 
 from infercore._errors import InfercoreError, InvalidRequestError
-from infercore._server._completions import CompletionStream, completion_from_chat
-from infercore._server._errors import APIError, from_engine_error, from_validation_error
+from infercore._openai import (
+    APIError,
+    ChatCompletionRequest,
+    CompletionRequest,
+    CompletionStream,
+    GenerationBody,
+    completion_from_chat,
+    from_engine_error,
+    from_validation_error,
+)
 from infercore._server._http import (
     CLIENT_GONE,
     ClientGone,
@@ -34,7 +42,6 @@ from infercore._server._http import (
 )
 from infercore._server._metrics import CONTENT_TYPE
 from infercore._server._models import ServedModel
-from infercore._server._protocol import ChatCompletionRequest, CompletionRequest, GenerationBody
 from infercore._server._state import ServerState
 from infercore._types import (
     ChatCompletionChunk,
@@ -50,11 +57,11 @@ logger = logging.getLogger("infercore.server")
 ChunkShaper = Callable[[ChatCompletionChunk], bytes | None]
 
 
-def _as_api_error(exc: Exception) -> APIError:
+def _as_api_error(exc: Exception, retry_after: int) -> APIError:
     if isinstance(exc, APIError):
         return exc
     if isinstance(exc, InfercoreError):
-        return from_engine_error(exc)
+        return from_engine_error(exc, retry_after=retry_after)
     # A bug, or a backend failing outside the engine's wrapping: this request
     # alone fails, and the traceback goes to the log.
     logger.exception("a request failed")
@@ -116,7 +123,7 @@ class _GenerationRoute(ABC):
             return
         except Exception as exc:
             watch.disarm()
-            await events.fail(_as_api_error(exc))
+            await events.fail(_as_api_error(exc, self._state.settings.retry_after))
             return
         watch.disarm()
         if not body.stream:
@@ -224,7 +231,7 @@ class _GenerationRoute(ABC):
                 if data is not None:
                     await events.event(data)
         except Exception as exc:
-            await events.fail(_as_api_error(exc))
+            await events.fail(_as_api_error(exc, self._state.settings.retry_after))
             return
         metrics.e2e.observe(time.perf_counter() - started)
         await events.done()

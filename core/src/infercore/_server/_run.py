@@ -110,14 +110,14 @@ def serve(engine: Engine, settings: ServerSettings) -> int:
     )
     server = uvicorn.Server(config)
     shutdown = _Shutdown(server, state.lifecycle, settings.shutdown_grace)
-    loop = engine._loop.loop
+    loop = engine.loop
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         loop.call_soon_threadsafe(shutdown.request, signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
     try:
-        return engine._loop.run(_serve(server))
+        return engine.run_on_loop(_serve(server))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from infercore._errors import InfercoreError
 from infercore._media import MediaLimits
 from infercore._types import RequestConfig
+from infercore._validation import validation_problems
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ServerSettings"]
 
@@ -25,7 +26,8 @@ class ServerSettings:
     ``served_model_name`` is the name clients send as ``model`` (the engine's
     model name when ``None``). ``api_key``, when set, guards every route but
     ``/health``. ``max_concurrency`` requests generate at once and up to
-    ``max_queue`` more wait for a turn; past both a request gets 429.
+    ``max_queue`` more wait for a turn; past both a request gets 429, whose
+    ``Retry-After`` asks the client to come back in ``retry_after`` seconds.
     ``generation_defaults`` (``RequestConfig`` fields) fill in what a request
     leaves out. LoRA adapters are the engine's (``Engine(..., adapters=...)``):
     the server answers to each under its own name.
@@ -75,11 +77,8 @@ class ServerSettings:
         try:
             config = RequestConfig.model_validate(dict(self.generation_defaults))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in error['loc']) or 'defaults'}: {error['msg']}"
-                for error in exc.errors()
-            )
-            raise InfercoreError(f"invalid generation defaults: {problems}") from exc
+            _, problems = validation_problems(exc, "defaults")
+            raise InfercoreError(f"invalid generation defaults: {'; '.join(problems)}") from exc
         return config.model_dump(include=set(self.generation_defaults))
 
     def media_limits(self) -> MediaLimits:

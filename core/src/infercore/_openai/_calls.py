@@ -1,4 +1,5 @@
-"""infercore's requests as OpenAI request bodies, and OpenAI answers as infercore's responses.
+"""The client's half: infercore's requests as OpenAI request bodies, and OpenAI answers as
+infercore's responses.
 
 A chat request goes to ``/chat/completions`` and its answer parses straight
 into :class:`ChatCompletionResponse` / :class:`ChatCompletionChunk`. A raw
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
-from infercore._errors import EngineError
+from infercore._errors import EngineError, InvalidRequestError
 from infercore._types import (
     AssistantMessage,
     ChatCompletionChunk,
@@ -33,7 +35,27 @@ from infercore._types import (
     Usage,
 )
 
-__all__ = ["WireCall", "parse_chunk", "parse_response", "wire_call"]
+__all__ = ["WireCall", "api_root", "parse_chunk", "parse_response", "wire_call"]
+
+
+def api_root(base_url: str) -> str:
+    """The URL that ``/models`` and ``/chat/completions`` hang off.
+
+    ``http://host:8000``, ``http://host:8000/`` and ``http://host:8000/v1``
+    all give ``http://host:8000/v1``: users paste either form, since the
+    OpenAI client wants the ``/v1`` and vLLM's tools want the bare server.
+    """
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise InvalidRequestError(
+            f"base URL {base_url!r} is not an http(s) URL such as http://127.0.0.1:8000/v1",
+            param="base_url",
+        )
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1"):
+        path += "/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
 
 # Managed per call: streaming is chosen by the method, usage by the stats.
 _MANAGED = {"stream", "stream_options"}
