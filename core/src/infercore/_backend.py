@@ -75,7 +75,7 @@ class Capabilities:
 
     def describe(self) -> list[str]:
         """Short words for listings such as ``infercore backends``."""
-        words = sorted(self.tasks)
+        words: list[str] = sorted(self.tasks)
         words.extend(sorted(self.sampling))
         if self.max_top_logprobs is not None:
             words.append(f"logprobs(top {self.max_top_logprobs})")

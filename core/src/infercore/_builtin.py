@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from infercore._backend import Backend
 from infercore._echo import ECHO_CAPABILITIES, EchoBackend, EchoOptions
 from infercore._hookspec import hookimpl
 from infercore._registry import BackendSpec
 
 
-def _load_echo() -> type[Backend]:
+def _load_echo() -> type[EchoBackend]:
     return EchoBackend
 
 

@@ -85,10 +85,10 @@ class PluginManager:
                         f"{type(exc).__name__}: {exc}",
                     )
                 )
-        for plugin, dist in self._pm.list_plugin_distinfo():
+        for plugin, loaded in self._pm.list_plugin_distinfo():
             name = self._pm.get_name(plugin)
             if name is not None:
-                self._origins[name] = _Origin(dist.project_name, dist.version)
+                self._origins[name] = _Origin(loaded.project_name, loaded.version)
 
     def register(self, plugin: ModuleType | object, name: str) -> None:
         """Register a plugin object directly, as tests and embedding code do."""

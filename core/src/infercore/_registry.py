@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from infercore._backend import Backend, BackendOptions, Capabilities
 from infercore._errors import (
@@ -39,7 +40,7 @@ class BackendSpec:
     """
 
     name: str
-    load: Callable[[], type[Backend]]
+    load: Callable[[], type[Backend[Any]]]
     capabilities: Capabilities
     options: type[BackendOptions] = BackendOptions
     probe: Callable[[], str | None] = _always_available
@@ -75,7 +76,7 @@ class RegisteredBackend:
     def available(self) -> bool:
         return self.unavailable_reason is None
 
-    def load(self) -> type[Backend]:
+    def load(self) -> type[Backend[Any]]:
         if self.unavailable_reason is not None:
             raise BackendUnavailableError(self.spec.name, self.unavailable_reason)
         return self.spec.load()

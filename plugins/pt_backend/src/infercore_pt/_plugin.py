@@ -26,7 +26,7 @@ def _probe() -> str | None:
     return None
 
 
-def _load() -> type[Backend]:
+def _load() -> type[Backend[PtOptions]]:
     from infercore_pt._backend import PtBackend
 
     return PtBackend

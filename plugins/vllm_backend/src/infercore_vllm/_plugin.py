@@ -25,7 +25,7 @@ def _probe() -> str | None:
     return None
 
 
-def _load() -> type[Backend]:
+def _load() -> type[Backend[VllmOptions]]:
     from infercore_vllm._backend import VllmBackend
 
     return VllmBackend
