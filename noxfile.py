@@ -113,7 +113,8 @@ def tests_media(session: nox.Session) -> None:
 @suite("tests-pt")
 def tests_pt(session: nox.Session) -> None:
     """The transformers backend and the CLI, on the real SmolLM2 model."""
-    install_pt(session, *TEST_DEPS)
+    # The serve extra: the conformance suite serves the backend through `infercore deploy`.
+    install_pt(session, *TEST_DEPS, "./core[serve]")
     session.run("pytest", "tests/pt", *session.posargs)
 
 

@@ -49,6 +49,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
+#: How often a server whose port was taken before it bound it is started again.
+_PORT_TRIES = 3
+
+
 @contextlib.contextmanager
 def deployed(
     *args: str,
@@ -59,11 +63,29 @@ def deployed(
     """``infercore deploy ARGS`` (or ``command ARGS``) on a free loopback port; yields its URL.
 
     ``command`` runs another server that takes ``--host`` and ``--port``, such
-    as vLLM's own. ``env`` adds to this process's environment.
+    as vLLM's own. ``env`` adds to this process's environment. The port is free
+    when chosen, but a process may take it before the server binds it (an engine
+    that opens ports of its own while it starts, say): then the server is started
+    again on another port.
     """
+    server = command or [*INFERCORE_COMMAND, "deploy"]
+    for attempt in range(1, _PORT_TRIES + 1):
+        with _started(server, args, env, start_timeout) as (url, log):
+            if url is not None:
+                yield url
+                return
+            if "address already in use" not in log or attempt == _PORT_TRIES:
+                raise RuntimeError(f"the server did not come up:\n{log[-4000:]}")
+
+
+@contextlib.contextmanager
+def _started(
+    server: list[str], args: tuple[str, ...], env: Mapping[str, str] | None, timeout: float
+) -> Iterator[tuple[str | None, str]]:
+    """The server on a free port: its URL once healthy, or None and its log if it exited or
+    timed out; stopped with SIGTERM when the block ends."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = command or [*INFERCORE_COMMAND, "deploy"]
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
             [*server, "--host", "127.0.0.1", "--port", str(port), *args],
@@ -73,13 +95,14 @@ def deployed(
             text=True,
         )
         try:
-            deadline = time.monotonic() + start_timeout
+            deadline = time.monotonic() + timeout
             while not _healthy(url):
                 if process.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)
-                    raise RuntimeError(f"the server did not come up:\n{log.read()[-4000:]}")
+                    yield None, log.read()
+                    return
                 time.sleep(0.1)
-            yield url
+            yield url, ""
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
