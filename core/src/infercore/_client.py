@@ -85,7 +85,7 @@ class InferClient:
         self._model = model
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         connect = 10.0 if timeout is None else min(timeout, 10.0)
-        self._settings: dict[str, Any] = {
+        settings: dict[str, Any] = {
             "base_url": self.base_url,
             "headers": headers,
             # pool=None: a request waits for a free connection as long as it takes,
@@ -95,7 +95,7 @@ class InferClient:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
         }
-        self._connections = Connections(self._settings)
+        self._connections = Connections(settings)
 
     # -- public API ---------------------------------------------------------
 
