@@ -1,0 +1,1 @@
+"""Dataset and batch-file inference: row readers, resumable result files, the job runner."""
