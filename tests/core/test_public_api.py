@@ -41,6 +41,7 @@ EXPECTED_INFERCORE = {
     "ModelAlias",
     "ModelNotFoundError",
     "OverCapacityError",
+    "ServerUnreachableError",
     "PluginFailure",
     "PluginManager",
     "PreparedRequest",
@@ -96,7 +97,7 @@ def test_every_public_name_is_importable(module: str, expected: set[str]) -> Non
 
 def test_every_public_error_is_an_infercore_error() -> None:
     errors = [getattr(infercore, name) for name in EXPECTED_INFERCORE if name.endswith("Error")]
-    assert len(errors) == 10
+    assert len(errors) == 11
     assert all(issubclass(error, infercore.InfercoreError) for error in errors)
 
 

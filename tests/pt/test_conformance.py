@@ -1,7 +1,12 @@
-"""The pt backend passes the backend conformance suite on the real SmolLM2 model."""
+"""The pt backend passes the backend conformance suite on the real SmolLM2 model.
+
+Two LoRA adapters with random weights, and a small Idefics3 model around SmolLM2
+for the image round trips.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -11,8 +16,30 @@ import infercore.testing
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from lora_models import make_lora_adapter
+from vlm_models import make_idefics3_model
+
+MODEL = "smollm2-135m-instruct"
+
 
 class TestPtConformance(infercore.testing.BackendConformance):
     backend = "pt"
-    model = "smollm2-135m-instruct"
+    model = MODEL
     options: ClassVar[dict[str, Any]] = {"dtype": "float32"}
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def adapters(cls, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+        path = infercore.get_plugin_manager().registry.resolve_model(MODEL)
+        folder = tmp_path_factory.mktemp("adapters")
+        return {
+            name: str(make_lora_adapter(path, folder / name, seed=seed))
+            for seed, name in enumerate(("first", "second"))
+        }
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def media_engine(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[infercore.Engine]:
+        model = make_idefics3_model(tmp_path_factory.mktemp("vlm") / "idefics3")
+        with infercore.Engine(str(model), backend="pt", **cls.options) as engine:
+            yield engine

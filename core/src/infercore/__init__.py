@@ -26,6 +26,7 @@ from infercore._errors import (
     InvalidRequestError,
     ModelNotFoundError,
     OverCapacityError,
+    ServerUnreachableError,
     UnknownBackendError,
 )
 from infercore._hookspec import hookimpl
@@ -85,6 +86,7 @@ __all__ = [
     "PreparedRequest",
     "RequestConfig",
     "SamplingParams",
+    "ServerUnreachableError",
     "Task",
     "TokenLogprobs",
     "Tokenizer",

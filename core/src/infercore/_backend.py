@@ -164,7 +164,12 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class TokenLogprobs:
-    """The log-probability of one generated token and of its best alternatives."""
+    """The log-probability of one generated token and of its best alternatives.
+
+    ``top`` holds up to ``SamplingParams.logprobs`` (token id, logprob) pairs, best
+    first. Where fewer tokens are possible at that step, the list is shorter: the
+    engine drops alternatives whose logprob is not finite (-inf: no chance at all).
+    """
 
     token_id: int
     logprob: float

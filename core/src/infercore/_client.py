@@ -20,7 +20,7 @@ from infercore._coerce import (
     for_whole_responses,
 )
 from infercore._connections import Connections
-from infercore._errors import EngineError, ModelNotFoundError
+from infercore._errors import EngineError, ModelNotFoundError, ServerUnreachableError
 from infercore._openai import (
     SSE_DONE,
     SSEDecoder,
@@ -252,7 +252,7 @@ class InferClient:
     def _unreachable(self, exc: httpx.HTTPError) -> EngineError:
         if isinstance(exc, httpx.TimeoutException):
             return EngineError(f"the server at {self.base_url} did not answer in time: {exc!r}")
-        return EngineError(
+        return ServerUnreachableError(
             f"cannot talk to the server at {self.base_url}: {exc!r}; "
             "is it running (infercore deploy ...) and is the URL right?"
         )

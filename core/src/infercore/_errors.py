@@ -11,6 +11,7 @@ __all__ = [
     "InvalidRequestError",
     "ModelNotFoundError",
     "OverCapacityError",
+    "ServerUnreachableError",
     "UnknownBackendError",
 ]
 
@@ -70,6 +71,10 @@ class OverCapacityError(InfercoreError):
 
 class EngineError(InfercoreError):
     """The backend failed while serving a request."""
+
+
+class ServerUnreachableError(EngineError):
+    """No connection to the server: it is not running, or the URL is wrong."""
 
 
 class AuthenticationError(InfercoreError, PermissionError):

@@ -7,6 +7,7 @@ usage counts the prompt the model saw and every choice's tokens, and feeds the c
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -186,6 +187,8 @@ class Responder:
                     token=(text := self._token_string(tid)), logprob=lp, bytes=list(text.encode())
                 )
                 for tid, lp in item.top
+                # A token the model cannot produce is no alternative (and -inf is not JSON).
+                if math.isfinite(lp)
             ]
             entries.append(
                 TokenLogprob(

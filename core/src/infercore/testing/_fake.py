@@ -39,6 +39,9 @@ class FakeOptions(BackendOptions):
     max_model_len: int = Field(default=4096, ge=16)
     #: Seconds between tokens, to make streams and cancellation observable.
     token_delay: float = Field(default=0.0, ge=0.0)
+    #: At most this many tokens have a chance at each step (the rest none): a model
+    #: whose distributions hold fewer tokens than a request's ``top_logprobs``.
+    possible_tokens: int | None = Field(default=None, ge=2)
 
 
 def _noise(context: bytes, token: int) -> float:
@@ -77,6 +80,10 @@ class FakeBackend(Backend[FakeOptions]):
         logits[IM_START] = -math.inf
         if ignore_eos:
             logits[IM_END] = -math.inf
+        limit = self.options.possible_tokens
+        if limit is not None:
+            for token in sorted(range(len(logits)), key=logits.__getitem__)[:-limit]:
+                logits[token] = -math.inf
         return logits
 
     async def generate(

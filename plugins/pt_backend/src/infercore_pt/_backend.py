@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import warnings
 from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
@@ -105,14 +106,17 @@ class PtBackend(Backend[PtOptions]):
         # transformers' own PEFT integration keeps the model object the
         # scheduler holds, with adapters switched per batch. Its load report
         # would list every base weight as "missing" (an adapter holds none of
-        # them), which reads as a failure: keep it to real errors.
+        # them), which reads as a failure: keep it to real errors. peft warns
+        # that a second adapter makes a model hold several, which is the point.
         incompatibility = installed_lora_incompatibility()
         if incompatibility is not None:
             raise EngineError(incompatibility)
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
-            self._model.load_adapter(path, adapter_name=name)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Already found a `peft_config`", UserWarning)
+                self._model.load_adapter(path, adapter_name=name)
         except (OSError, ValueError) as exc:
             raise InvalidRequestError(
                 f"cannot load LoRA adapter {name!r} from {path}: {exc}", param="adapters"
