@@ -30,6 +30,8 @@ from infercore._errors import (
     UnknownBackendError,
 )
 from infercore._hookspec import hookimpl
+from infercore._jobs._dataset import infer_dataset
+from infercore._jobs._summary import JobSummary
 from infercore._media import (
     MediaError,
     MediaFetcher,
@@ -75,6 +77,7 @@ __all__ = [
     "InferStats",
     "InfercoreError",
     "InvalidRequestError",
+    "JobSummary",
     "MediaError",
     "MediaFetcher",
     "MediaLimits",
@@ -97,6 +100,7 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "infer",
+    "infer_dataset",
     "load_audio",
     "load_image",
     "load_video",

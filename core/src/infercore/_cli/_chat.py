@@ -13,9 +13,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, TextIO
 
+from infercore._cli._connect import connect
 from infercore._cli._flags import generation_settings
 from infercore._client import InferClient
-from infercore._engine import Engine
 from infercore._errors import InfercoreError, InvalidRequestError
 from infercore._multimodal import MEDIA_TAG
 from infercore._types import ChatCompletionChunk, ChatCompletionResponse, RequestConfig
@@ -122,40 +122,6 @@ def _read(prompt: str, multi_line: bool) -> str | None:
         lines.append(line)
 
 
-def _connect(args: argparse.Namespace) -> Engine | InferClient:
-    """A local engine, or with --base-url (or --backend remote) a client of a running server."""
-    if args.base_url is None and args.backend != "remote":
-        if args.model is None:
-            raise InvalidRequestError(
-                "give --model, or --base-url to chat with a running server", param="model"
-            )
-        if args.api_key is not None:
-            raise InvalidRequestError("--api-key goes with --base-url", param="api_key")
-        return Engine(args.model, backend=args.backend, **dict(args.options))
-    if args.base_url is None:
-        raise InvalidRequestError(
-            "--backend remote needs --base-url, the URL of a running server", param="base_url"
-        )
-    if args.backend not in {"auto", "remote"}:
-        raise InvalidRequestError(
-            f"--base-url chats with a running server, which has its own backend; "
-            f"drop --backend {args.backend}",
-            param="backend",
-        )
-    if args.options:
-        raise InvalidRequestError(
-            "-O sets a local backend's options; a server takes them at `infercore deploy`",
-            param="options",
-        )
-    client = InferClient(args.base_url, api_key=args.api_key, model=args.model)
-    try:
-        _ = client.model  # asks the server now: an unreachable one fails before the prompt
-    except BaseException:
-        client.close()
-        raise
-    return client
-
-
 def run_chat(args: argparse.Namespace) -> int:
     config = RequestConfig(**generation_settings(args), stream=args.stream)
     given = {kind: getattr(args, kind) for kind in ("images", "videos", "audios")}
@@ -163,7 +129,7 @@ def run_chat(args: argparse.Namespace) -> int:
         raise InvalidRequestError(
             "--images, --videos and --audios go with --query; the chat asks for each tag's source"
         )
-    with _connect(args) as engine:
+    with connect(args, what="chat with") as engine:
         session = _Session(engine, config, args.system)
         if args.query is not None:
             media: dict[str, list[str]] | None = (

@@ -29,7 +29,7 @@ def _exact_match() -> _RowScore:
 def _rouge() -> _RowScore:
     try:
         # rouge-score ships no annotations, and the type check may run without it installed.
-        from rouge_score import rouge_scorer  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        from rouge_score import rouge_scorer
     except ImportError as exc:
         raise InvalidRequestError(
             "the rouge metric needs the rouge-score package: pip install 'infercore[jobs]'",

@@ -1,0 +1,45 @@
+"""The engine or the server client a command works with, from its flags."""
+
+from __future__ import annotations
+
+import argparse
+
+from infercore._client import InferClient
+from infercore._engine import Engine
+from infercore._errors import InvalidRequestError
+
+__all__ = ["connect"]
+
+
+def connect(args: argparse.Namespace, *, what: str) -> Engine | InferClient:
+    """A local engine, or with --base-url (or --backend remote) a client of a running server."""
+    if args.base_url is None and args.backend != "remote":
+        if args.model is None:
+            raise InvalidRequestError(
+                f"give --model, or --base-url to {what} a running server", param="model"
+            )
+        if args.api_key is not None:
+            raise InvalidRequestError("--api-key goes with --base-url", param="api_key")
+        return Engine(args.model, backend=args.backend, **dict(args.options))
+    if args.base_url is None:
+        raise InvalidRequestError(
+            "--backend remote needs --base-url, the URL of a running server", param="base_url"
+        )
+    if args.backend not in {"auto", "remote"}:
+        raise InvalidRequestError(
+            f"--base-url talks to a running server, which has its own backend; "
+            f"drop --backend {args.backend}",
+            param="backend",
+        )
+    if args.options:
+        raise InvalidRequestError(
+            "-O sets a local backend's options; a server takes them at `infercore deploy`",
+            param="options",
+        )
+    client = InferClient(args.base_url, api_key=args.api_key, model=args.model)
+    try:
+        _ = client.model  # asks the server now: an unreachable one fails before the prompt
+    except BaseException:
+        client.close()
+        raise
+    return client

@@ -1,0 +1,208 @@
+"""``infer_dataset``: a model over a whole dataset, into a resumable, exactly-once result file."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
+from functools import partial
+from itertools import islice
+from pathlib import Path
+from typing import Any, TypeVar
+
+from infercore._coerce import ConfigLike, as_config, for_whole_responses, validated
+from infercore._errors import (
+    AuthenticationError,
+    InfercoreError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    ServerUnreachableError,
+)
+from infercore._jobs._metrics import Scorer
+from infercore._jobs._progress import Progress
+from infercore._jobs._read import read_records
+from infercore._jobs._results import ResultFile
+from infercore._jobs._runner import Answerer, Line, answer_with_retries, error_fields, run_window
+from infercore._jobs._shapes import to_row
+from infercore._jobs._summary import JobSummary
+from infercore._loop import LoopThread
+from infercore._types import ChatCompletionResponse, RequestConfig
+
+__all__ = ["RowsLike", "infer_dataset", "run_job"]
+
+#: Dataset files (one or several, read in turn), or the rows themselves.
+RowsLike = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Iterable[Mapping[str, Any]]
+
+# Faults of the whole job, not of a row: every row would fail the same way, so
+# the job stops instead of writing each one off as done.
+_JOB_FAULTS = (AuthenticationError, ModelNotFoundError, ServerUnreachableError)
+
+T = TypeVar("T")
+
+
+def infer_dataset(
+    target: Answerer,
+    rows: RowsLike,
+    *,
+    result_path: str | os.PathLike[str],
+    config: ConfigLike = None,
+    sample: int | None = None,
+    shuffle: bool = False,
+    seed: int = 42,
+    metric: str | None = None,
+    concurrency: int = 256,
+    progress: bool | None = None,
+) -> JobSummary:
+    """Answer every row of a dataset with ``target`` (an Engine or an InferClient) and
+    write one JSON line per row to ``result_path``; returns the summary.
+
+    ``rows`` are dataset files (``.jsonl``, ``.json``, ``.csv``, ``.parquet``, a
+    folder saved by ``datasets``), read in turn and numbered from 0, or the row
+    objects themselves. A row's reference answer (its last assistant message,
+    ``output`` or ``response``) is kept as ``labels`` and not sent. ``sample``
+    takes that many rows (after a ``shuffle`` by ``seed``, if asked).
+
+    Each line holds the row's ``index``, the ``messages`` (and media) sent, the
+    ``response``, ``labels``, ``finish_reason``, ``usage`` and, where the config
+    asks for them, ``logprobs``; a row that fails (bad shape or media, a prompt
+    over the context, a backend failure) holds its ``error`` instead, and the
+    job goes on. Rows go to ``target`` ``concurrency`` at a time, so the
+    backend batches them, and each is written as it finishes.
+
+    Run again with the same arguments after a crash or a kill, it answers only
+    the rows the file lacks; at the end the file holds every row exactly once,
+    in index order. ``metric`` (``acc`` or ``rouge``) scores the answers
+    against the labels. ``progress`` shows a bar on a terminal, or a line now
+    and then in a log (None: where stderr is either; False: never).
+    """
+    if concurrency < 1:
+        raise InvalidRequestError("concurrency must be at least 1", param="concurrency")
+    if sample is not None and sample < 0:
+        raise InvalidRequestError("sample must not be negative", param="dataset_sample")
+    scorer = Scorer(metric) if metric is not None else None  # an unknown name fails now
+    base = for_whole_responses(as_config(config), "infer_dataset")
+    chosen, total = _choose(_numbered(rows), sample, shuffle, seed)
+    order: list[int] = []
+    resumed = 0
+    started = time.monotonic()
+    with ResultFile(result_path, "index") as results:
+
+        def todo() -> Iterator[tuple[int, Any]]:
+            nonlocal resumed
+            for index, record in chosen:
+                order.append(index)
+                if index in results.done:
+                    resumed += 1
+                else:
+                    yield index, record
+
+        left = None if total is None else max(total - len(results.done), 0)
+        bar = Progress(left, enabled=progress)
+        answer = partial(_answer_row, target, base)
+        try:
+            tally = run_job(run_window(todo(), answer, results, window=concurrency, progress=bar))
+        finally:
+            bar.close()
+        results.finish(sorted(order))
+    return JobSummary(
+        result_path=Path(result_path),
+        rows=len(order),
+        answered=tally.answered,
+        failed=tally.failed,
+        resumed=resumed,
+        prompt_tokens=tally.prompt_tokens,
+        completion_tokens=tally.completion_tokens,
+        seconds=time.monotonic() - started,
+        metric=_score(Path(result_path), scorer) if scorer is not None else {},
+    )
+
+
+def run_job(job: Coroutine[Any, Any, T]) -> T:
+    """Run a job's coroutine to its end on a loop of its own, so the sync call works in
+    plain scripts and inside a running loop (a notebook) alike."""
+    thread = LoopThread("infercore-job")
+    try:
+        return thread.run(job)
+    finally:
+        thread.stop()
+
+
+def _numbered(rows: RowsLike) -> Iterator[tuple[int, Any]]:
+    if isinstance(rows, str | os.PathLike):
+        return read_records([rows])
+    if isinstance(rows, Sequence) and rows and isinstance(rows[0], str | os.PathLike):
+        return read_records(list(rows))
+    return enumerate(rows)
+
+
+def _choose(
+    records: Iterator[tuple[int, Any]], sample: int | None, shuffle: bool, seed: int
+) -> tuple[Iterable[tuple[int, Any]], int | None]:
+    """The rows to answer, lazily where neither shuffling nor sampling needs them all,
+    and their count where it is known."""
+    if shuffle:
+        everything = list(records)
+        random.Random(seed).shuffle(everything)
+        chosen = everything[:sample] if sample is not None else everything
+        return chosen, len(chosen)
+    if sample is not None:
+        first = list(islice(records, sample))
+        return first, len(first)
+    return records, None
+
+
+async def _answer_row(target: Answerer, base: RequestConfig, item: tuple[int, Any]) -> Line:
+    index, record = item
+    try:
+        row = to_row(index, record)
+    except InvalidRequestError as exc:
+        return Line({"index": index, "error": error_fields(exc)}, failed=True)
+    line: dict[str, Any] = {
+        "index": index,
+        **row.request.model_dump(mode="json", exclude_defaults=True),
+        "labels": row.labels,
+    }
+    try:
+        config = (
+            validated(RequestConfig, {**base.model_dump(exclude_unset=True), **row.settings}, "row")
+            if row.settings
+            else base
+        )
+        response = await answer_with_retries(target, row.request, config)
+    except _JOB_FAULTS:
+        raise
+    except InfercoreError as exc:
+        return Line({**line, "error": error_fields(exc)}, failed=True)
+    line.update(_answer_fields(response))
+    usage = response.usage
+    return Line(line, False, usage.prompt_tokens, usage.completion_tokens)
+
+
+def _answer_fields(response: ChatCompletionResponse) -> dict[str, Any]:
+    """The answer's part of a line; with ``n`` choices, lists of ``n``."""
+    choices = response.choices
+    fields: dict[str, Any] = {
+        "response": [choice.message.content for choice in choices],
+        "finish_reason": [choice.finish_reason for choice in choices],
+    }
+    if any(choice.logprobs is not None for choice in choices):
+        fields["logprobs"] = [
+            choice.logprobs.model_dump(mode="json")["content"] if choice.logprobs else None
+            for choice in choices
+        ]
+    if len(choices) == 1:
+        fields = {name: values[0] for name, values in fields.items()}
+    fields["usage"] = response.usage.model_dump(mode="json", exclude_none=True)
+    return fields
+
+
+def _score(path: Path, scorer: Scorer) -> dict[str, float | int]:
+    """The metric over every answered row of the finished result file."""
+    with path.open(encoding="utf-8") as lines:
+        for text in lines:
+            line = json.loads(text)
+            answer = line.get("response")
+            scorer.add(answer if isinstance(answer, str) else None, line.get("labels"))
+    return scorer.result()
