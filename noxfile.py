@@ -63,6 +63,7 @@ def tests(session: nox.Session) -> None:
     """Every test session."""
     for name in (
         "tests-core",
+        "tests-jobs",
         "tests-media",
         "tests-pt",
         "tests-server",
@@ -85,6 +86,14 @@ def tests_core(session: nox.Session) -> None:
         "sys.exit('torch must not be installed here' if importlib.util.find_spec('torch') else 0)",
     )
     session.run("pytest", "tests/core", *session.posargs)
+
+
+@suite("tests-jobs")
+def tests_jobs(session: nox.Session) -> None:
+    """Dataset and batch-file jobs: the core's logic on the fake backend, the CLI on SmolLM2
+    (kills and resumes, torchrun ranks), run-batch against a real server."""
+    install_pt(session, *TEST_DEPS, "./core[jobs,serve]")
+    session.run("pytest", "tests/jobs", *session.posargs)
 
 
 @suite("tests-media")
@@ -246,6 +255,13 @@ def bench(session: nox.Session) -> None:
     """The pt backend's output tokens/s against transformers generate on the same batch."""
     install_pt(session)
     session.run("python", "benchmarks/bench_pt.py", *session.posargs)
+
+
+@nox.session(name="bench-jobs")
+def bench_jobs(session: nox.Session) -> None:
+    """A dataset job's rows/s against Engine.infer of the same rows, and one at a time."""
+    install_pt(session)
+    session.run("python", "benchmarks/bench_jobs.py", *session.posargs)
 
 
 @nox.session(name="bench-server")

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import image_echo_backend
 import pytest
 
 import infercore
@@ -68,9 +69,9 @@ def test_every_row_gets_one_line_in_order_and_bad_rows_carry_their_error(
     assert lines[2]["messages"][0] == {"role": "system", "content": "Be brief."}
     assert lines[2]["labels"] == "an answer"
 
-    missing, too_long, shapeless = lines[3]["error"], lines[4]["error"], lines[5]["error"]
-    assert missing["type"] == "invalid_request_error"
-    assert "gone.png" in missing["message"]
+    unwanted, too_long, shapeless = lines[3]["error"], lines[4]["error"], lines[5]["error"]
+    assert unwanted["type"] == "invalid_request_error"
+    assert unwanted["param"] == "images"  # the fake backend takes no images
     assert lines[3]["images"] == [str(tmp_path / "gone.png")]
     assert too_long["param"] == "messages"
     assert "response" not in lines[4]
@@ -230,3 +231,27 @@ def test_progress_lines_go_to_a_log(
         fake_engine, [{"query": "q"}] * 3, result_path=tmp_path / "r.jsonl", config=GREEDY
     )
     assert "rows 3 (0 failed)" in capfd.readouterr().err
+
+
+def test_a_missing_image_fails_its_row_and_the_others_load_theirs(tmp_path: Path) -> None:
+    image = pytest.importorskip("PIL.Image")
+    picture = tmp_path / "here.png"
+    image.new("RGB", (30, 20)).save(picture)
+    manager = infercore.PluginManager(autoload=False)
+    manager.register(image_echo_backend, name="image-echo")
+    rows = [
+        {"messages": [{"role": "user", "content": "<image>size?"}], "images": [str(picture)]},
+        {
+            "messages": [{"role": "user", "content": "<image>size?"}],
+            "images": [str(tmp_path / "gone.png")],
+        },
+        {"query": "<image>size?", "images": [{"path": str(picture)}]},
+    ]
+    out = tmp_path / "r.jsonl"
+    with infercore.Engine("m", backend="image-echo", plugins=manager) as engine:
+        summary = infercore.infer_dataset(engine, rows, result_path=out, progress=False)
+    lines = _lines(out)
+    assert (summary.answered, summary.failed) == (2, 1)
+    assert [lines[0]["response"], lines[2]["response"]] == ["30x20", "30x20"]
+    assert "gone.png" in lines[1]["error"]["message"]
+    assert lines[1]["error"]["code"] is not None

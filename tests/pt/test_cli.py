@@ -21,9 +21,9 @@ pytest.importorskip("transformers")
 needs_pty = pytest.mark.skipif(pexpect is None, reason="needs pexpect: pip install pexpect")
 
 MODEL = "smollm2-135m-instruct"
-# The console script next to this interpreter; `python -m infercore._cli` where there is none.
+# The console script next to this interpreter; `python -m infercore` where there is none.
 _SCRIPT = shutil.which("infercore", path=str(Path(sys.executable).parent))
-COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "infercore._cli"]
+COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "infercore"]
 ENGINE_FLAGS = ["--model", MODEL, "--backend", "pt", "-O", "dtype=float32"]
 GREEDY_FLAGS = ["--temperature", "0", "--max-tokens", "24"]
 TIMEOUT_S = 120

@@ -1,14 +1,19 @@
-"""``infercore infer --val-dataset``: a dataset job from the command line."""
+"""``infercore infer --val-dataset``: a dataset job from the command line, in one process or
+in ``--nproc`` processes under torchrun."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
+import sys
 
 from infercore._cli._connect import connect
 from infercore._cli._flags import generation_settings
 from infercore._coerce import validated
 from infercore._errors import InvalidRequestError
 from infercore._jobs._dataset import infer_dataset
+from infercore._jobs._shard import Shard
 from infercore._types import RequestConfig
 
 __all__ = ["run_dataset"]
@@ -18,6 +23,9 @@ _DEFAULT_SEED = 42
 
 
 def run_dataset(args: argparse.Namespace) -> int:
+    """Run the job here, or with --nproc N (outside torchrun) launch it under torchrun."""
+    if args.nproc is not None and args.nproc > 1 and Shard.from_environment() is None:
+        return _launch(args.nproc)
     if args.result_path is None:
         raise InvalidRequestError(
             "--val-dataset needs --result-path, the file a rerun resumes from",
@@ -49,5 +57,28 @@ def run_dataset(args: argparse.Namespace) -> int:
             metric=args.metric,
             concurrency=args.concurrency,
         )
-    print(summary)
+    shard = Shard.from_environment()
+    print(f"rank {shard.rank}: {summary}" if shard is not None else summary)
     return 0
+
+
+def _launch(nproc: int) -> int:
+    """This very command again, under ``torchrun --nproc-per-node nproc``, without --nproc."""
+    if importlib.util.find_spec("torch") is None:
+        raise InvalidRequestError(
+            "--nproc runs the job under torchrun, which comes with torch: "
+            "pip install 'infercore[pt]'",
+            param="nproc",
+        )
+    argv = sys.argv[1:]
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+    return subprocess.call([*command, "-m", "infercore", *kept])

@@ -64,6 +64,12 @@ def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
         "--metric", choices=("acc", "rouge"), help="score the answers against the rows' labels"
     )
     group.add_argument(
+        "--nproc",
+        type=positive_int,
+        help="answer with N processes of this machine, each its own engine and share of "
+        "the rows (data parallel through torchrun; one GPU each where there are GPUs)",
+    )
+    group.add_argument(
         "--concurrency",
         type=positive_int,
         default=256,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -23,9 +22,10 @@ from infercore._errors import (
 from infercore._jobs._metrics import Scorer
 from infercore._jobs._progress import Progress
 from infercore._jobs._read import read_records
-from infercore._jobs._results import ResultFile
+from infercore._jobs._results import ResultFile, read_lines
 from infercore._jobs._runner import Answerer, Line, answer_with_retries, error_fields, run_window
 from infercore._jobs._shapes import to_row
+from infercore._jobs._shard import Shard
 from infercore._jobs._summary import JobSummary
 from infercore._loop import LoopThread
 from infercore._types import ChatCompletionResponse, RequestConfig
@@ -73,9 +73,12 @@ def infer_dataset(
 
     Run again with the same arguments after a crash or a kill, it answers only
     the rows the file lacks; at the end the file holds every row exactly once,
-    in index order. ``metric`` (``acc`` or ``rouge``) scores the answers
-    against the labels. ``progress`` shows a bar on a terminal, or a line now
-    and then in a log (None: where stderr is either; False: never).
+    in index order. Under ``torchrun`` (``WORLD_SIZE`` over 1) each rank answers
+    the rows whose index modulo the world size is its rank, into a part file
+    that rank 0 merges into ``result_path`` when all are done. ``metric``
+    (``acc`` or ``rouge``) scores the answers against the labels. ``progress``
+    shows a bar on a terminal, or a line now and then in a log (None: where
+    stderr is either; False: never).
     """
     if concurrency < 1:
         raise InvalidRequestError("concurrency must be at least 1", param="concurrency")
@@ -84,38 +87,83 @@ def infer_dataset(
     scorer = Scorer(metric) if metric is not None else None  # an unknown name fails now
     base = for_whole_responses(as_config(config), "infer_dataset")
     chosen, total = _choose(_numbered(rows), sample, shuffle, seed)
-    order: list[int] = []
+    result = Path(result_path)
+    shard = Shard.from_environment()
+    if shard is not None:
+        shard.join()
+    try:
+        return _run_share(target, base, chosen, total, result, shard, scorer, concurrency, progress)
+    finally:
+        if shard is not None:
+            shard.leave()
+
+
+def _run_share(
+    target: Answerer,
+    base: RequestConfig,
+    chosen: Iterable[tuple[int, Any]],
+    total: int | None,
+    result: Path,
+    shard: Shard | None,
+    scorer: Scorer | None,
+    concurrency: int,
+    progress: bool | None,
+) -> JobSummary:
+    """This process's rows: all of them, or under torchrun the rank's share, merged by
+    rank 0 into the result file once every rank is done."""
+    everyone: list[int] = []  # every chosen row, whoever answers it
+    mine: list[int] = []  # the rows this process's file holds at the end
     resumed = 0
     started = time.monotonic()
-    with ResultFile(result_path, "index") as results:
+    done_before = shard.done_before(result) if shard is not None else set()
+    with ResultFile(shard.part_path(result) if shard else result, "index") as results:
 
         def todo() -> Iterator[tuple[int, Any]]:
             nonlocal resumed
             for index, record in chosen:
-                order.append(index)
+                everyone.append(index)
+                if shard is not None and not shard.owns(index):
+                    continue
+                if index in done_before:
+                    resumed += 1
+                    continue
+                mine.append(index)
                 if index in results.done:
                     resumed += 1
                 else:
                     yield index, record
 
-        left = None if total is None else max(total - len(results.done), 0)
+        left = None
+        if total is not None:  # the rows are a list: count this process's share ahead
+            left = sum(
+                1
+                for index, _ in chosen
+                if (shard is None or shard.owns(index))
+                and index not in done_before
+                and index not in results.done
+            )
         bar = Progress(left, enabled=progress)
         answer = partial(_answer_row, target, base)
         try:
             tally = run_job(run_window(todo(), answer, results, window=concurrency, progress=bar))
         finally:
             bar.close()
-        results.finish(sorted(order))
+        results.finish(sorted(mine))
+    merged = shard is None or shard.rank == 0
+    if shard is not None:
+        shard.wait_for_all()
+        if merged:
+            shard.merge(result, sorted(everyone))
     return JobSummary(
-        result_path=Path(result_path),
-        rows=len(order),
+        result_path=result,
+        rows=resumed + tally.answered + tally.failed,
         answered=tally.answered,
         failed=tally.failed,
         resumed=resumed,
         prompt_tokens=tally.prompt_tokens,
         completion_tokens=tally.completion_tokens,
         seconds=time.monotonic() - started,
-        metric=_score(Path(result_path), scorer) if scorer is not None else {},
+        metric=_score(result, scorer) if scorer is not None and merged else {},
     )
 
 
@@ -200,9 +248,7 @@ def _answer_fields(response: ChatCompletionResponse) -> dict[str, Any]:
 
 def _score(path: Path, scorer: Scorer) -> dict[str, float | int]:
     """The metric over every answered row of the finished result file."""
-    with path.open(encoding="utf-8") as lines:
-        for text in lines:
-            line = json.loads(text)
-            answer = line.get("response")
-            scorer.add(answer if isinstance(answer, str) else None, line.get("labels"))
+    for line in read_lines(path):
+        answer = line.get("response")
+        scorer.add(answer if isinstance(answer, str) else None, line.get("labels"))
     return scorer.result()

@@ -12,14 +12,14 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Iterator, Mapping, Set
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from infercore._errors import InvalidRequestError
 
-__all__ = ["Key", "ResultFile"]
+__all__ = ["Key", "ResultFile", "read_lines"]
 
 Key = int | str
 """What identifies a row: its index in a dataset job, its ``custom_id`` in a batch file."""
@@ -284,3 +284,19 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """The complete lines of a result file as records, without opening it for writing.
+
+    A torn tail (a line without its newline) is left out, not cut: the file may
+    belong to a writer that cuts it on its next open. A missing file has none.
+    """
+    try:
+        file = path.open("rb")
+    except FileNotFoundError:
+        return
+    with file:
+        for line in file:
+            if line.endswith(b"\n"):
+                yield json.loads(line)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 __all__ = ["INFERCORE_COMMAND", "deployed", "free_port", "server_env"]
 
-# The console script beside this interpreter; `python -m infercore._cli` where there is none.
+# The console script beside this interpreter; `python -m infercore` where there is none.
 _SCRIPT = shutil.which("infercore", path=str(Path(sys.executable).parent))
-INFERCORE_COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "infercore._cli"]
+INFERCORE_COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "infercore"]
 
 
 def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
