@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from infercore._coerce import ConfigLike, as_config, for_whole_responses, validated
+from infercore._engine import Engine
 from infercore._errors import (
     AuthenticationError,
     InfercoreError,
@@ -145,7 +146,9 @@ def _run_share(
         bar = Progress(left, enabled=progress)
         answer = partial(_answer_row, target, base)
         try:
-            tally = run_job(run_window(todo(), answer, results, window=concurrency, progress=bar))
+            tally = run_job(
+                target, run_window(todo(), answer, results, window=concurrency, progress=bar)
+            )
         finally:
             bar.close()
         results.finish(sorted(mine))
@@ -167,9 +170,16 @@ def _run_share(
     )
 
 
-def run_job(job: Coroutine[Any, Any, T]) -> T:
-    """Run a job's coroutine to its end on a loop of its own, so the sync call works in
-    plain scripts and inside a running loop (a notebook) alike."""
+def run_job(target: Answerer, job: Coroutine[Any, Any, T]) -> T:
+    """Run a job's coroutine to its end, so that the sync call works in plain scripts and
+    inside a running loop (a notebook) alike.
+
+    With an Engine it runs on the engine's own loop: the rows reach the backend
+    together, as one ``Engine.infer`` call's do, instead of one cross-thread hop
+    apart, which lets a batching backend start them in full batches.
+    """
+    if isinstance(target, Engine):
+        return target.run_on_loop(job)
     thread = LoopThread("infercore-job")
     try:
         return thread.run(job)
