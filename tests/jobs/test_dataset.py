@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import image_echo_backend
 import pytest
 
 import infercore
-from infercore.testing import free_port
+from infercore.testing import INFERCORE_COMMAND, deployed, free_port, server_env
 
 GREEDY = {"temperature": 0.0, "max_tokens": 64}
 
@@ -255,3 +256,42 @@ def test_a_missing_image_fails_its_row_and_the_others_load_theirs(tmp_path: Path
     assert [lines[0]["response"], lines[2]["response"]] == ["30x20", "30x20"]
     assert "gone.png" in lines[1]["error"]["message"]
     assert lines[1]["error"]["code"] is not None
+
+
+def test_the_command_runs_a_dataset_against_a_running_server(tmp_path: Path) -> None:
+    """``infer --val-dataset --base-url``: the rows go to ``infercore deploy`` through
+    InferClient; the echo backend answers each with its question."""
+    pytest.importorskip("fastapi", reason="the server needs 'infercore[serve]'")
+    rows = [{"query": f"question {i}", "response": f"question {i}"} for i in range(12)]
+    rows[5] = {"query": "too long " * 200}  # over the echo server's 512-token context
+    source = _write_jsonl(tmp_path / "rows.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    with deployed("--model", "echo", "--backend", "echo", "-O", "max_model_len=512") as url:
+        done = subprocess.run(
+            [
+                *INFERCORE_COMMAND,
+                "infer",
+                "--base-url",
+                url,
+                "--val-dataset",
+                str(source),
+                "--result-path",
+                str(out),
+                "--max-tokens",
+                "32",
+                "--metric",
+                "acc",
+            ],
+            env=server_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    lines = _lines(out)
+    assert [line["index"] for line in lines] == list(range(12))
+    assert lines[0]["response"] == "question 0"
+    assert lines[5]["error"]["param"] == "messages"
+    assert "rows: 12 (11 answered, 1 failed, 0 done before)" in done.stdout
+    assert "metric: acc 1.0000" in done.stdout
