@@ -14,13 +14,14 @@ from infercore._cli._bench import BENCH
 from infercore._cli._deploy import DEPLOY
 from infercore._cli._infer import INFER
 from infercore._cli._new_backend import NEW_BACKEND
+from infercore._cli._run_batch import RUN_BATCH
 from infercore._command import Command
 from infercore._errors import InfercoreError
 from infercore._plugins import get_plugin_manager
 
 __all__ = ["Command", "build_parser", "main"]
 
-BUILTIN_COMMANDS = (BACKENDS, INFER, DEPLOY, BENCH, NEW_BACKEND)
+BUILTIN_COMMANDS = (BACKENDS, INFER, DEPLOY, BENCH, NEW_BACKEND, RUN_BATCH)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
