@@ -62,6 +62,7 @@ EXPECTED_INFERCORE = {
     "load_audio",
     "load_image",
     "load_video",
+    "run_batch",
 }
 EXPECTED_TESTING = {
     "BackendConformance",

@@ -369,6 +369,9 @@ def test_run_batch_with_base_url_sends_each_request_to_the_server(
     assert _without_ids(chat) == _without_ids(_server_answer(echo_server, CHAT, chat_body))
     raw = lines["raw"]["response"]["body"]
     assert Completion.model_validate(raw).choices[0].text == RAW_PROMPT[:16]  # the server's default
+    # The server's completion id, not one built on it.
+    assert raw["id"].startswith("cmpl-")
+    assert not raw["id"].startswith("cmpl-cmpl-")
     assert _without_ids(raw) == _without_ids(
         _server_answer(echo_server, COMPLETIONS, completion_body)
     )

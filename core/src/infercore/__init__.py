@@ -30,6 +30,7 @@ from infercore._errors import (
     UnknownBackendError,
 )
 from infercore._hookspec import hookimpl
+from infercore._jobs._batch import run_batch
 from infercore._jobs._dataset import infer_dataset
 from infercore._jobs._summary import JobSummary
 from infercore._media import (
@@ -104,4 +105,5 @@ __all__ = [
     "load_audio",
     "load_image",
     "load_video",
+    "run_batch",
 ]

@@ -51,7 +51,8 @@ class Completion(BaseModel):
 
 
 def _completion_id(chat_id: str) -> str:
-    return "cmpl-" + chat_id.removeprefix("chatcmpl-")
+    # An answer from another server through InferClient may carry a completion's id already.
+    return "cmpl-" + chat_id.removeprefix("chatcmpl-").removeprefix("cmpl-")
 
 
 def _logprobs(entries: list[TokenLogprob], offset: int) -> CompletionLogprobs:
