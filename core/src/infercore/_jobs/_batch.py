@@ -40,10 +40,9 @@ from infercore._errors import (
     InvalidRequestError,
     ServerUnreachableError,
 )
-from infercore._jobs._dataset import run_job
 from infercore._jobs._progress import Progress
 from infercore._jobs._results import ResultFile
-from infercore._jobs._runner import Answerer, Line, answer_with_retries, run_window
+from infercore._jobs._runner import Answerer, Line, answer_with_retries, run_job, run_window
 from infercore._jobs._summary import JobSummary
 from infercore._openai import (
     APIError,

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from infercore._coerce import ConfigLike, as_config, for_whole_responses, validated
-from infercore._engine import Engine
 from infercore._errors import (
     AuthenticationError,
     InfercoreError,
@@ -24,14 +23,20 @@ from infercore._jobs._metrics import Scorer
 from infercore._jobs._progress import Progress
 from infercore._jobs._read import read_records
 from infercore._jobs._results import ResultFile, read_lines
-from infercore._jobs._runner import Answerer, Line, answer_with_retries, error_fields, run_window
+from infercore._jobs._runner import (
+    Answerer,
+    Line,
+    answer_with_retries,
+    error_fields,
+    run_job,
+    run_window,
+)
 from infercore._jobs._shapes import to_row
 from infercore._jobs._shard import Shard
 from infercore._jobs._summary import JobSummary
-from infercore._loop import LoopThread
 from infercore._types import ChatCompletionResponse, RequestConfig
 
-__all__ = ["RowsLike", "infer_dataset", "run_job"]
+__all__ = ["RowsLike", "infer_dataset"]
 
 #: Dataset files (one or several, read in turn), or the rows themselves.
 RowsLike = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Iterable[Mapping[str, Any]]
@@ -39,8 +44,6 @@ RowsLike = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Iterable[
 # Faults of the whole job, not of a row: every row would fail the same way, so
 # the job stops instead of writing each one off as done.
 _JOB_FAULTS = (AuthenticationError, ModelNotFoundError, ServerUnreachableError)
-
-T = TypeVar("T")
 
 
 def infer_dataset(
@@ -168,23 +171,6 @@ def _run_share(
         seconds=time.monotonic() - started,
         metric=_score(result, scorer) if scorer is not None and merged else {},
     )
-
-
-def run_job(target: Answerer, job: Coroutine[Any, Any, T]) -> T:
-    """Run a job's coroutine to its end, so that the sync call works in plain scripts and
-    inside a running loop (a notebook) alike.
-
-    With an Engine it runs on the engine's own loop: the rows reach the backend
-    together, as one ``Engine.infer`` call's do, instead of one cross-thread hop
-    apart, which lets a batching backend start them in full batches.
-    """
-    if isinstance(target, Engine):
-        return target.run_on_loop(job)
-    thread = LoopThread("infercore-job")
-    try:
-        return thread.run(job)
-    finally:
-        thread.stop()
 
 
 def _numbered(rows: RowsLike) -> Iterator[tuple[int, Any]]:

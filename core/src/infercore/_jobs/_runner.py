@@ -11,14 +11,16 @@ next run to resume from.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from infercore._coerce import ConfigLike, RequestLike
+from infercore._engine import Engine
 from infercore._errors import InfercoreError, OverCapacityError
 from infercore._jobs._progress import Progress
 from infercore._jobs._results import ResultFile
+from infercore._loop import LoopThread
 from infercore._openai._errors import from_engine_error
 from infercore._types import ChatCompletionResponse
 
@@ -28,6 +30,7 @@ __all__ = [
     "Tally",
     "answer_with_retries",
     "error_fields",
+    "run_job",
     "run_window",
 ]
 
@@ -138,3 +141,20 @@ async def _first_finished(
 ) -> tuple[set[asyncio.Task[Line]], set[asyncio.Task[Line]]]:
     done, pending = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
     return done, pending
+
+
+def run_job(target: Answerer, job: Coroutine[Any, Any, T]) -> T:
+    """Run a job's coroutine to its end, so that the sync call works in plain scripts and
+    inside a running loop (a notebook) alike.
+
+    With an Engine it runs on the engine's own loop: the rows reach the backend
+    together, as one ``Engine.infer`` call's do, instead of one cross-thread hop
+    apart, which lets a batching backend start them in full batches.
+    """
+    if isinstance(target, Engine):
+        return target.run_on_loop(job)
+    thread = LoopThread("infercore-job")
+    try:
+        return thread.run(job)
+    finally:
+        thread.stop()
