@@ -66,6 +66,7 @@ def tests(session: nox.Session) -> None:
         "tests-jobs",
         "tests-media",
         "tests-pt",
+        "tests-ray",
         "tests-server",
         "tests-video",
         "tests-vllm",
@@ -125,6 +126,13 @@ def tests_pt(session: nox.Session) -> None:
     # The serve extra: the conformance suite serves the backend through `infercore deploy`.
     install_pt(session, *TEST_DEPS, "./core[serve]")
     session.run("pytest", "tests/pt", *session.posargs)
+
+
+@suite("tests-ray")
+def tests_ray(session: nox.Session) -> None:
+    """Ray Data's map_batches through EngineBatches, on a local cluster, SmolLM2 on pt."""
+    install_pt(session, *TEST_DEPS, "./core[ray]")
+    session.run("pytest", "tests/ray", *session.posargs)
 
 
 @suite("tests-server")
