@@ -215,7 +215,7 @@ def lock(session: nox.Session) -> None:
     """Rewrite constraints.txt from the newest releases of all that the sessions install."""
     session.install(*TORCH)
     session.install(
-        "./core[serve,bench,media,video,audio]",
+        "./core[serve,bench,media,video,audio,jobs,ray]",
         "./plugins/pt_backend[lora]",
         "./plugins/vllm_backend[cpu]",
         *TEST_DEPS,
