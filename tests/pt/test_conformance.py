@@ -16,7 +16,7 @@ import infercore.testing
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from lora_models import make_lora_adapter
+from lora_models import two_lora_adapters
 from vlm_models import make_idefics3_model
 
 MODEL = "smollm2-135m-instruct"
@@ -31,11 +31,7 @@ class TestPtConformance(infercore.testing.BackendConformance):
     @classmethod
     def adapters(cls, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         path = infercore.get_plugin_manager().registry.resolve_model(MODEL)
-        folder = tmp_path_factory.mktemp("adapters")
-        return {
-            name: str(make_lora_adapter(path, folder / name, seed=seed))
-            for seed, name in enumerate(("first", "second"))
-        }
+        return two_lora_adapters(path, tmp_path_factory.mktemp("adapters"))
 
     @pytest.fixture(scope="class")
     @classmethod

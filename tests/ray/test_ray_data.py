@@ -20,7 +20,7 @@ import pytest
 
 import infercore
 import ray
-from infercore._jobs._dataset import _answer_row
+from infercore._jobs._dataset import answer_row
 from infercore.ray import EngineBatches, _OnAdapter
 
 MODEL = "smollm2-135m-instruct"
@@ -278,7 +278,7 @@ def test_every_row_goes_to_the_adapter_named(
 ) -> None:
     # An adapter this engine never loaded: the engine's refusal shows that it was asked.
     on_adapter = _OnAdapter(local.engine, "absent")
-    monkeypatch.setattr(local, "_answer", partial(_answer_row, on_adapter, local.config))
+    monkeypatch.setattr(local, "_answer", partial(answer_row, on_adapter, local.config))
 
     answered = local({"query": np.array(["Name a primary colour."], dtype=object)})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["make_lora_adapter"]
+__all__ = ["make_lora_adapter", "two_lora_adapters"]
 
 
 def make_lora_adapter(model_path: str, folder: Path, *, rank: int = 8, seed: int = 0) -> Path:
@@ -33,3 +33,12 @@ def make_lora_adapter(model_path: str, folder: Path, *, rank: int = 8, seed: int
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
     model.save_pretrained(folder)
     return folder
+
+
+def two_lora_adapters(model_path: str, folder: Path) -> dict[str, str]:
+    """Two adapters with different random weights, by name: what the conformance suite's
+    ``adapters`` fixture gives."""
+    return {
+        name: str(make_lora_adapter(model_path, folder / name, seed=seed))
+        for seed, name in enumerate(("first", "second"))
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-from lora_models import make_lora_adapter
+from lora_models import two_lora_adapters
 from vllm_settings import VLLM_OPTIONS
 
 import infercore
@@ -23,8 +23,4 @@ class TestVllmConformance(BackendConformance):
     @classmethod
     def adapters(cls, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         path = infercore.get_plugin_manager().registry.resolve_model(MODEL)
-        folder = tmp_path_factory.mktemp("adapters")
-        return {
-            name: str(make_lora_adapter(path, folder / name, seed=seed))
-            for seed, name in enumerate(("first", "second"))
-        }
+        return two_lora_adapters(path, tmp_path_factory.mktemp("adapters"))

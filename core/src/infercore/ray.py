@@ -82,7 +82,7 @@ from infercore._aio import gather
 from infercore._coerce import ConfigLike, RequestLike, as_config, as_request, for_whole_responses
 from infercore._engine import Engine
 from infercore._errors import InvalidRequestError
-from infercore._jobs._dataset import _answer_row
+from infercore._jobs._dataset import answer_row
 from infercore._jobs._runner import Answerer, Line
 from infercore._types import ChatCompletionResponse
 
@@ -136,7 +136,7 @@ class EngineBatches:
             )
         self.engine = Engine(model, backend=backend, adapters=adapters, **dict(options or {}))
         target: Answerer = self.engine if adapter is None else _OnAdapter(self.engine, adapter)
-        self._answer = partial(_answer_row, target, self.config)
+        self._answer = partial(answer_row, target, self.config)
 
     def __call__(self, batch: Any) -> Any:
         """``batch`` (a dict of columns, or a pandas DataFrame) with the answer's columns."""

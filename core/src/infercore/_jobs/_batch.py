@@ -31,8 +31,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from infercore._engine import Engine
 from infercore._errors import (
     AuthenticationError,
@@ -51,7 +49,6 @@ from infercore._openai import (
     GenerationBody,
     completion_from_chat,
     from_engine_error,
-    from_validation_error,
 )
 from infercore._server._models import ModelTable
 from infercore._types import ChatCompletionResponse, RequestConfig
@@ -82,15 +79,12 @@ class _Route:
     """What the server's route for one URL does with a body and with the engine's answer."""
 
     body_model: type[GenerationBody]
-    #: The route's own max_tokens where the body sets none (the server's, for a local engine).
-    default_max_tokens: int | None
     shape: Callable[[ChatCompletionResponse, str], dict[str, Any]]
 
 
 _ROUTES = {
-    "/v1/chat/completions": _Route(ChatCompletionRequest, None, _chat_body),
-    # 16: the OpenAI completions API's default, as the server's completions route has it.
-    "/v1/completions": _Route(CompletionRequest, 16, _completion_body),
+    "/v1/chat/completions": _Route(ChatCompletionRequest, _chat_body),
+    "/v1/completions": _Route(CompletionRequest, _completion_body),
 }
 
 
@@ -290,15 +284,7 @@ def _parse(record: dict[str, Any]) -> tuple[_Route, GenerationBody]:
     body = record.get("body")
     if not isinstance(body, dict):
         raise APIError.bad_request("body must be the request body, a JSON object", "body")
-    # As the server's route parses a body: one validation, then what it cannot honour.
-    try:
-        parsed = route.body_model.model_validate(body)
-    except ValidationError as exc:
-        raise from_validation_error(exc, route.body_model.error_aliases) from None
-    refusal = parsed.refusal()
-    if refusal is not None:
-        param, message = refusal
-        raise APIError.bad_request(message, param)
+    parsed = route.body_model.parse(body)  # as the server's route parses it
     if parsed.stream:
         raise APIError.bad_request(
             "a batch answers each request whole and cannot stream; leave stream out "
@@ -329,18 +315,10 @@ async def _generate(
     if not local:
         config = _only_set(body, config)
     elif config.max_tokens is None:
-        config.max_tokens = route.default_max_tokens
-    try:
-        return await answer_with_retries(target, request, config)
-    except InvalidRequestError as exc:
-        # As the server does: a default max_tokens that does not fit this prompt
-        # means "as much as fits"; one the request chose is the request's error.
-        chosen = body.max_tokens is not None or body.max_completion_tokens is not None
-        if chosen or exc.param != "max_tokens" or config.max_tokens is None:
-            raise
-        return await answer_with_retries(
-            target, request, config.model_copy(update={"max_tokens": None})
-        )
+        config.max_tokens = body.default_max_tokens
+    return await body.within_context(
+        config, lambda config: answer_with_retries(target, request, config)
+    )
 
 
 def _only_set(body: GenerationBody, config: RequestConfig) -> RequestConfig:

@@ -36,7 +36,7 @@ from infercore._jobs._shard import Shard
 from infercore._jobs._summary import JobSummary
 from infercore._types import ChatCompletionResponse, RequestConfig
 
-__all__ = ["RowsLike", "infer_dataset"]
+__all__ = ["RowsLike", "answer_row", "infer_dataset"]
 
 #: Dataset files (one or several, read in turn), or the rows themselves.
 RowsLike = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Iterable[Mapping[str, Any]]
@@ -147,7 +147,7 @@ def _run_share(
                 and index not in results.done
             )
         bar = Progress(left, enabled=progress)
-        answer = partial(_answer_row, target, base)
+        answer = partial(answer_row, target, base)
         try:
             tally = run_job(
                 target, run_window(todo(), answer, results, window=concurrency, progress=bar)
@@ -197,7 +197,8 @@ def _choose(
     return records, None
 
 
-async def _answer_row(target: Answerer, base: RequestConfig, item: tuple[int, Any]) -> Line:
+async def answer_row(target: Answerer, base: RequestConfig, item: tuple[int, Any]) -> Line:
+    """One ``(index, record)`` answered by ``target`` as its result line, or its error's."""
     index, record = item
     try:
         row = to_row(index, record)

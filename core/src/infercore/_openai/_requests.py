@@ -12,12 +12,16 @@ ignored, as the OpenAI API itself does.
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, Self, TypeVar
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from infercore._errors import InvalidRequestError
+from infercore._openai._errors import APIError, from_validation_error
 from infercore._types import ChatMessage, InferRequest, RequestConfig, StreamOptions
+
+T = TypeVar("T")
 
 __all__ = ["ChatCompletionRequest", "CompletionRequest", "GenerationBody"]
 
@@ -64,6 +68,8 @@ class GenerationBody(RequestConfig):
 
     #: Fields held under another name than the client's, for error messages.
     error_aliases: ClassVar[Mapping[str, str]] = {}
+    #: The route's own max_tokens, where neither the client nor the server chose one.
+    default_max_tokens: ClassVar[int | None] = None
 
     model: str
     max_completion_tokens: int | None = Field(default=None, ge=1)
@@ -71,6 +77,38 @@ class GenerationBody(RequestConfig):
     user: str | None = None
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
+
+    @classmethod
+    def parse(cls, data: bytes | Mapping[str, Any]) -> Self:
+        """A body as the server takes it: validated (JSON text or its object), then
+        refused where it asks for what the server cannot honour; an :class:`APIError`
+        either way."""
+        try:
+            if isinstance(data, bytes):
+                body = cls.model_validate_json(data)
+            else:
+                body = cls.model_validate(data)
+        except ValidationError as exc:
+            raise from_validation_error(exc, cls.error_aliases) from None
+        refusal = body.refusal()
+        if refusal is not None:
+            param, message = refusal
+            raise APIError.bad_request(message, param)
+        return body
+
+    async def within_context(
+        self, config: RequestConfig, answer: Callable[[RequestConfig], Awaitable[T]]
+    ) -> T:
+        """``answer(config)``; where a default max_tokens (not the client's) does not fit
+        the prompt, the answer takes as much as fits, as in vLLM. A max_tokens the
+        client chose that does not fit is the client's error."""
+        try:
+            return await answer(config)
+        except InvalidRequestError as exc:
+            chosen = self.max_tokens is not None or self.max_completion_tokens is not None
+            if chosen or exc.param != "max_tokens" or config.max_tokens is None:
+                raise
+            return await answer(config.model_copy(update={"max_tokens": None}))
 
     def refusal(self) -> tuple[str, str] | None:
         """The field this server cannot honour and why, or ``None``: a 400."""
@@ -165,6 +203,7 @@ class CompletionRequest(GenerationBody):
 
     model_config = ConfigDict(json_schema_extra=_integer_logprobs_schema)
     error_aliases: ClassVar[Mapping[str, str]] = {"top_logprobs": "logprobs"}
+    default_max_tokens: ClassVar[int | None] = 16  # the OpenAI completions API's
 
     prompt: str | list[str] | list[int] | list[list[int]]
     best_of: int | None = Field(default=None, ge=1)

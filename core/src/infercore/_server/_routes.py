@@ -16,11 +16,10 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from typing import ClassVar
 
-from pydantic import ValidationError
 from pydantic_core import to_json
 from starlette.types import Receive, Scope, Send
 
-from infercore._errors import InfercoreError, InvalidRequestError
+from infercore._errors import InfercoreError
 from infercore._openai import (
     APIError,
     ChatCompletionRequest,
@@ -29,7 +28,6 @@ from infercore._openai import (
     GenerationBody,
     completion_from_chat,
     from_engine_error,
-    from_validation_error,
 )
 from infercore._server._http import (
     CLIENT_GONE,
@@ -72,8 +70,6 @@ class _GenerationRoute(ABC):
     """``POST`` a body, get a response or, with ``stream``, server-sent events."""
 
     body_model: ClassVar[type[GenerationBody]]
-    #: The route's own max_tokens, where neither the client nor the server chose one.
-    default_max_tokens: ClassVar[int | None] = None
 
     def __init__(self, state: ServerState) -> None:
         self._state = state
@@ -134,20 +130,12 @@ class _GenerationRoute(ABC):
         return self._state.settings.max_body_bytes
 
     def _parse(self, raw: bytes) -> GenerationBody:
-        try:
-            body = self.body_model.model_validate_json(raw)
-        except ValidationError as exc:
-            raise from_validation_error(exc, self.body_model.error_aliases) from None
-        refusal = body.refusal()
-        if refusal is not None:
-            param, message = refusal
-            raise APIError.bad_request(message, param)
-        return body
+        return self.body_model.parse(raw)
 
     def _config(self, body: GenerationBody) -> RequestConfig:
         config = body.engine_config(self._state.defaults)
         if config.max_tokens is None:
-            config.max_tokens = self.default_max_tokens
+            config.max_tokens = body.default_max_tokens
         return config
 
     async def _start(
@@ -165,15 +153,7 @@ class _GenerationRoute(ABC):
                 return await engine.stream_async(request, config)
             return await engine.infer_async(request, config)
 
-        try:
-            return await answer(config)
-        except InvalidRequestError as exc:
-            # A default max_tokens that does not fit this prompt means "as much as fits",
-            # as in vLLM; one the client chose is the client's error.
-            chosen = body.max_tokens is not None or body.max_completion_tokens is not None
-            if chosen or exc.param != "max_tokens" or config.max_tokens is None:
-                raise
-            return await answer(config.model_copy(update={"max_tokens": None}))
+        return await body.within_context(config, answer)
 
     async def _answer(self, body: GenerationBody, served: ServedModel, started: float) -> bytes:
         state = self._state
@@ -258,7 +238,6 @@ class CompletionRoute(_GenerationRoute):
     """``POST /v1/completions``: a raw prompt, answered in the ``text_completion`` shape."""
 
     body_model = CompletionRequest
-    default_max_tokens = 16  # the OpenAI completions API's
 
     def _response(self, response: ChatCompletionResponse, model: str) -> bytes:
         return to_json(completion_from_chat(response, model))
