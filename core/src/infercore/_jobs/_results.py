@@ -105,11 +105,9 @@ class ResultFile:
             raise ValueError(f"{self.key} {key!r} is already in {self.path}")
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
         try:
-            written = 0
             # A regular file takes the whole line at once; a short write happens only
             # on a full disk or an interrupting signal, and the rest follows it.
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
+            _write_all(self._fd, data)
         except BaseException:
             # The line may be torn: no later line may follow it. Opening the file
             # again cuts the tail.

@@ -11,8 +11,9 @@ next run to resume from.
 from __future__ import annotations
 
 import asyncio
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from infercore._coerce import ConfigLike, RequestLike
@@ -66,7 +67,6 @@ class Tally:
     failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    written: list[Any] = field(default_factory=list)
 
     def count(self, line: Line) -> None:
         if line.failed:
@@ -123,24 +123,17 @@ async def run_window(
     try:
         for row in rows:
             while len(running) >= window:
-                finished, running = await _first_finished(running)
+                finished, running = await asyncio.wait(running, return_when=FIRST_COMPLETED)
                 settle(finished)
             running.add(asyncio.ensure_future(answer(row)))
         while running:
-            finished, running = await _first_finished(running)
+            finished, running = await asyncio.wait(running, return_when=FIRST_COMPLETED)
             settle(finished)
     finally:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
     return tally
-
-
-async def _first_finished(
-    running: set[asyncio.Task[Line]],
-) -> tuple[set[asyncio.Task[Line]], set[asyncio.Task[Line]]]:
-    done, pending = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-    return done, pending
 
 
 def run_job(target: Answerer, job: Coroutine[Any, Any, T]) -> T:
