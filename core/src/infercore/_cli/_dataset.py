@@ -13,6 +13,7 @@ from infercore._cli._flags import generation_settings
 from infercore._coerce import validated
 from infercore._errors import InvalidRequestError
 from infercore._jobs._dataset import infer_dataset
+from infercore._jobs._metrics import Scorer
 from infercore._jobs._shard import Shard
 from infercore._types import RequestConfig
 
@@ -45,6 +46,8 @@ def run_dataset(args: argparse.Namespace) -> int:
     if args.logprobs:
         settings["logprobs"] = True
     config = validated(RequestConfig, settings, "generation flags")
+    if args.metric is not None:
+        Scorer(args.metric)  # a metric whose package is missing fails before the model loads
     with connect(args, what="answer the dataset with") as target:
         summary = infer_dataset(
             target,
