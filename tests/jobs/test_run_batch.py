@@ -428,3 +428,13 @@ def test_run_batch_on_a_local_model_and_its_refusals(tmp_path: Path) -> None:
     )  # fmt: skip
     assert refused.returncode == 2
     assert "error: --served-model-name names a local engine's model" in refused.stderr
+
+    for flags, message in [
+        (["--base-url", f"http://127.0.0.1:{free_port()}", "--adapters", "a=/x"],
+         "error: --adapters loads adapters into a local engine"),
+        (["--model", ECHO, "--backend", "echo", "--adapters", "a=/x", "a=/y"],
+         "error: --adapters names each adapter once; repeated: ['a']"),
+    ]:  # fmt: skip
+        refused = _run_batch_command("-i", str(source), "-o", str(tmp_path / "other.jsonl"), *flags)
+        assert refused.returncode == 2
+        assert message in refused.stderr

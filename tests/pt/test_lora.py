@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +87,48 @@ def test_an_unknown_adapter_is_refused_by_name(engine: infercore.Engine) -> None
 def test_an_adapter_path_that_holds_none_is_refused(tmp_path: Path) -> None:
     with pytest.raises(infercore.InvalidRequestError, match="cannot load LoRA adapter"):
         infercore.Engine(MODEL, backend="pt", dtype="float32", adapters={"b": str(tmp_path)})
+
+
+def _command(*args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "infercore", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
+
+
+def test_infer_loads_adapters_and_answers_with_the_one_named(
+    engine: infercore.Engine, adapter: Path
+) -> None:
+    question = QUESTION["messages"][0]["content"]
+    result = _command(
+        "infer", "--model", MODEL, "--backend", "pt", "-O", "dtype=float32",
+        "--adapters", f"a={adapter}", "--adapter", "a", "--query", question,
+        "--temperature", "0", "--max-tokens", "20", "--no-stream",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == _answer(engine, {**QUESTION, "adapter": "a"}).strip()
+
+
+def test_run_batch_answers_each_request_with_the_adapter_its_model_names(
+    engine: infercore.Engine, adapter: Path, tmp_path: Path
+) -> None:
+    requests = [
+        {"custom_id": name, "method": "POST", "url": "/v1/chat/completions",
+         "body": {"model": name, **QUESTION, "temperature": 0, "max_tokens": 20}}
+        for name in (MODEL, "a")
+    ]  # fmt: skip
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(request) + "\n" for request in requests))
+    out = tmp_path / "out.jsonl"
+    result = _command(
+        "run-batch", "-i", str(source), "-o", str(out),
+        "--model", MODEL, "--backend", "pt", "-O", "dtype=float32", "--adapters", f"a={adapter}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    bodies = {
+        line["custom_id"]: line["response"]["body"]
+        for line in map(json.loads, out.read_text().splitlines())
+    }
+    assert bodies[MODEL]["choices"][0]["message"]["content"] == _answer(engine, QUESTION)
+    assert bodies["a"]["model"] == "a"
+    assert bodies["a"]["choices"][0]["message"]["content"] == _answer(
+        engine, {**QUESTION, "adapter": "a"}
+    )

@@ -21,7 +21,7 @@ import pytest
 import infercore
 import ray
 from infercore._jobs._dataset import answer_row
-from infercore.ray import EngineBatches, _OnAdapter
+from infercore.ray import EngineBatches
 
 MODEL = "smollm2-135m-instruct"
 GREEDY = {"temperature": 0, "max_tokens": 16}
@@ -277,8 +277,8 @@ def test_every_row_goes_to_the_adapter_named(
     local: EngineBatches, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # An adapter this engine never loaded: the engine's refusal shows that it was asked.
-    on_adapter = _OnAdapter(local.engine, "absent")
-    monkeypatch.setattr(local, "_answer", partial(answer_row, on_adapter, local.config))
+    answer = partial(answer_row, local.engine, local.config, adapter="absent")
+    monkeypatch.setattr(local, "_answer", answer)
 
     answered = local({"query": np.array(["Name a primary colour."], dtype=object)})
 

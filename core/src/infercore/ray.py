@@ -74,17 +74,15 @@ dicts, which Ray stores as Arrow lists and structs again. (Before Ray 2.51,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from infercore._aio import gather
-from infercore._coerce import ConfigLike, RequestLike, as_config, as_request, for_whole_responses
+from infercore._coerce import ConfigLike, as_config, for_whole_responses
 from infercore._engine import Engine
 from infercore._errors import InvalidRequestError
 from infercore._jobs._dataset import answer_row
-from infercore._jobs._runner import Answerer, Line
-from infercore._types import ChatCompletionResponse
+from infercore._jobs._runner import Line
 
 __all__ = ["EngineBatches"]
 
@@ -135,8 +133,7 @@ class EngineBatches:
                 param="adapter",
             )
         self.engine = Engine(model, backend=backend, adapters=adapters, **dict(options or {}))
-        target: Answerer = self.engine if adapter is None else _OnAdapter(self.engine, adapter)
-        self._answer = partial(answer_row, target, self.config)
+        self._answer = partial(answer_row, self.engine, self.config, adapter=adapter)
 
     def __call__(self, batch: Any) -> Any:
         """``batch`` (a dict of columns, or a pandas DataFrame) with the answer's columns."""
@@ -166,20 +163,6 @@ class EngineBatches:
         # Every row at once on the engine's loop: the backend sees them together.
         # A row's own fault is its line's error, so one bad row fails only itself.
         return await gather([self._answer(item) for item in enumerate(records)])
-
-
-@dataclass(frozen=True)
-class _OnAdapter:
-    """The engine, with every request answered by one of its LoRA adapters."""
-
-    engine: Engine
-    adapter: str
-
-    async def infer_async(
-        self, request: RequestLike, config: ConfigLike = None
-    ) -> ChatCompletionResponse:
-        chosen = as_request(request).model_copy(update={"adapter": self.adapter})
-        return await self.engine.infer_async(chosen, config)
 
 
 def _records(batch: Any) -> list[dict[str, Any]]:

@@ -39,10 +39,13 @@ class _Infers(Protocol):
 
 
 class _Session:
-    def __init__(self, engine: _Infers, config: RequestConfig, system: str | None) -> None:
+    def __init__(
+        self, engine: _Infers, config: RequestConfig, system: str | None, adapter: str | None
+    ) -> None:
         self.engine = engine
         self.config = config
         self.system = system
+        self.adapter = adapter
         self.history: list[dict[str, Any]] = []
         # The conversation's media so far, in tag order: the history keeps its tags.
         self.media: dict[str, list[str]] = {"images": [], "videos": [], "audios": []}
@@ -62,7 +65,7 @@ class _Session:
         media_so_far = {
             kind: [*sources, *added.get(kind, [])] for kind, sources in self.media.items()
         }
-        request: dict[str, Any] = {"messages": self.messages(query)}
+        request: dict[str, Any] = {"messages": self.messages(query), "adapter": self.adapter}
         request.update({kind: sources for kind, sources in media_so_far.items() if sources})
         if self.config.stream:
             (chunks,) = self.engine.stream([request], self.config)
@@ -130,7 +133,7 @@ def run_chat(args: argparse.Namespace) -> int:
             "--images, --videos and --audios go with --query; the chat asks for each tag's source"
         )
     with connect(args, what="chat with") as engine:
-        session = _Session(engine, config, args.system)
+        session = _Session(engine, config, args.system, args.adapter)
         if args.query is not None:
             media: dict[str, list[str]] | None = (
                 {kind: sources or [] for kind, sources in given.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from infercore._cli._flags import adapters
 from infercore._client import InferClient
 from infercore._engine import Engine
 from infercore._errors import InvalidRequestError
@@ -20,7 +21,9 @@ def connect(args: argparse.Namespace, *, what: str) -> Engine | InferClient:
             )
         if args.api_key is not None:
             raise InvalidRequestError("--api-key goes with --base-url", param="api_key")
-        return Engine(args.model, backend=args.backend, **dict(args.options))
+        return Engine(
+            args.model, backend=args.backend, adapters=adapters(args), **dict(args.options)
+        )
     if args.base_url is None:
         raise InvalidRequestError(
             "--backend remote needs --base-url, the URL of a running server", param="base_url"
@@ -35,6 +38,12 @@ def connect(args: argparse.Namespace, *, what: str) -> Engine | InferClient:
         raise InvalidRequestError(
             "-O sets a local backend's options; a server takes them at `infercore deploy`",
             param="options",
+        )
+    if args.adapters:
+        raise InvalidRequestError(
+            "--adapters loads adapters into a local engine; a server loads them at "
+            "`infercore deploy --adapters` and serves each under its own name",
+            param="adapters",
         )
     client = InferClient(args.base_url, api_key=args.api_key, model=args.model)
     try:

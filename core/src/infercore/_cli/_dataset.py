@@ -42,7 +42,10 @@ def run_dataset(args: argparse.Namespace) -> int:
         raise InvalidRequestError(
             "a dataset's rows carry their own system prompt (a 'system' field)", param="system"
         )
-    settings = {**generation_settings(args), "top_logprobs": args.top_logprobs}
+    settings = {
+        **generation_settings(args),
+        "top_logprobs": args.top_logprobs,
+    }
     if args.logprobs:
         settings["logprobs"] = True
     config = validated(RequestConfig, settings, "generation flags")
@@ -59,6 +62,7 @@ def run_dataset(args: argparse.Namespace) -> int:
             seed=args.seed if args.seed is not None else _DEFAULT_SEED,
             metric=args.metric,
             concurrency=args.concurrency,
+            adapter=args.adapter,
         )
     shard = Shard.from_environment()
     print(f"rank {shard.rank}: {summary}" if shard is not None else summary)

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from infercore._cli._flags import (
+    adapters,
+    add_adapter_flags,
     add_engine_flags,
     add_generation_flags,
     generation_settings,
     positive_int,
 )
 from infercore._command import Command
-from infercore._errors import InfercoreError
 from infercore._server._settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
 
 __all__ = ["DEPLOY"]
@@ -53,15 +54,9 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _adapter(text: str) -> tuple[str, str]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
-    return name, path
-
-
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_flags(parser)
+    add_adapter_flags(parser)
     server = parser.add_argument_group("server")
     server.add_argument(
         "--served-model-name", help="the name clients send as model (default: --model)"
@@ -73,16 +68,6 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("INFERCORE_API_KEY"),
         help="require 'Authorization: Bearer KEY' on every route but /health "
         "(default: $INFERCORE_API_KEY; none: no key needed)",
-    )
-    server.add_argument(
-        "--adapters",
-        nargs="+",
-        action="extend",
-        type=_adapter,
-        default=[],
-        metavar="NAME=PATH",
-        help="LoRA adapters to serve under their own names, on the --model "
-        "(the backend must support LoRA)",
     )
     server.add_argument(
         "--max-concurrency",
@@ -163,10 +148,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     from infercore._engine import Engine
 
-    names = [name for name, _ in args.adapters]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise InfercoreError(f"--adapters names each adapter once; repeated: {duplicates}")
+    served_adapters = adapters(args)
     settings = ServerSettings(
         served_model_name=args.served_model_name,
         api_key=args.api_key or None,
@@ -191,9 +173,8 @@ def _run(args: argparse.Namespace) -> int:
     settings.checked_defaults()
     media = settings.media_limits()
     options: dict[str, Any] = dict(args.options)
-    adapters = dict(args.adapters)
     with Engine(
-        args.model, backend=args.backend, adapters=adapters, media=media, **options
+        args.model, backend=args.backend, adapters=served_adapters, media=media, **options
     ) as engine:
         return serve(engine, settings)
 

@@ -6,7 +6,11 @@ import argparse
 import json
 from typing import Any
 
+from infercore._errors import InvalidRequestError
+
 __all__ = [
+    "adapters",
+    "add_adapter_flags",
     "add_engine_flags",
     "add_generation_flags",
     "add_remote_flags",
@@ -66,6 +70,47 @@ def add_engine_flags(parser: argparse.ArgumentParser, *, model_required: bool = 
         metavar="NAME=VALUE",
         help="a backend option, such as -O max_batch_size=8 (see `infercore backends -v`)",
     )
+
+
+def _adapter(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
+def add_adapter_flags(parser: argparse.ArgumentParser, *, choose: bool = False) -> None:
+    """--adapters NAME=PATH to load LoRA adapters; with ``choose``, --adapter NAME to answer
+    with one of them."""
+    group = parser.add_argument_group("LoRA adapters")
+    group.add_argument(
+        "--adapters",
+        nargs="+",
+        action="extend",
+        type=_adapter,
+        default=[],
+        metavar="NAME=PATH",
+        help="LoRA adapters to load on the --model, each under its own name "
+        "(the backend must support LoRA)",
+    )
+    if choose:
+        group.add_argument(
+            "--adapter",
+            metavar="NAME",
+            help="answer with this adapter (one of --adapters, or one a --base-url server "
+            "serves; default: the base model)",
+        )
+
+
+def adapters(args: argparse.Namespace) -> dict[str, str]:
+    """The --adapters as a name-to-path mapping; a name given twice is refused."""
+    names = [name for name, _ in args.adapters]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InvalidRequestError(
+            f"--adapters names each adapter once; repeated: {repeated}", param="adapters"
+        )
+    return dict(args.adapters)
 
 
 def add_remote_flags(parser: argparse.ArgumentParser) -> None:

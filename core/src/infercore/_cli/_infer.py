@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from infercore._cli._flags import (
+    add_adapter_flags,
     add_engine_flags,
     add_generation_flags,
     add_remote_flags,
@@ -18,6 +19,7 @@ __all__ = ["INFER"]
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_flags(parser, model_required=False)
+    add_adapter_flags(parser, choose=True)
     add_remote_flags(parser)
     parser.add_argument("--query", help="answer this one question and exit")
     for kind in ("images", "videos", "audios"):

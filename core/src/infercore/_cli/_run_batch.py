@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from infercore._cli._flags import add_engine_flags, add_remote_flags, positive_int
+from infercore._cli._flags import (
+    add_adapter_flags,
+    add_engine_flags,
+    add_remote_flags,
+    positive_int,
+)
 from infercore._command import Command
 from infercore._errors import InvalidRequestError
 
@@ -36,9 +41,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_flags(parser, model_required=False)
     parser.add_argument(
         "--served-model-name",
-        help="the name the requests send as model (default: --model); the engine's LoRA "
-        "adapters answer to their own names",
+        help="the name the requests send as model (default: --model); the --adapters "
+        "answer to their own names",
     )
+    add_adapter_flags(parser)
     add_remote_flags(parser)
     parser.add_argument(
         "--concurrency",

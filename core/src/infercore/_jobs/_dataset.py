@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -58,6 +58,7 @@ def infer_dataset(
     metric: str | None = None,
     concurrency: int = 256,
     progress: bool | None = None,
+    adapter: str | None = None,
 ) -> JobSummary:
     """Answer every row of a dataset with ``target`` (an Engine or an InferClient) and
     write one JSON line per row to ``result_path``; returns the summary.
@@ -82,7 +83,8 @@ def infer_dataset(
     that rank 0 merges into ``result_path`` when all are done. ``metric``
     (``acc`` or ``rouge``) scores the answers against the labels. ``progress``
     shows a bar on a terminal, or a line now and then in a log (None: where
-    stderr is either; False: never).
+    stderr is either; False: never). ``adapter`` names the LoRA adapter that answers
+    every row (one the engine loaded, or one the server serves; None: the base model).
     """
     if concurrency < 1:
         raise InvalidRequestError("concurrency must be at least 1", param="concurrency")
@@ -96,7 +98,10 @@ def infer_dataset(
     if shard is not None:
         shard.join()
     try:
-        return _run_share(target, base, chosen, total, result, shard, scorer, concurrency, progress)
+        answer = partial(answer_row, target, base, adapter=adapter)
+        return _run_share(
+            target, answer, chosen, total, result, shard, scorer, concurrency, progress
+        )
     finally:
         if shard is not None:
             shard.leave()
@@ -104,7 +109,7 @@ def infer_dataset(
 
 def _run_share(
     target: Answerer,
-    base: RequestConfig,
+    answer: Callable[[tuple[int, Any]], Awaitable[Line]],
     chosen: Iterable[tuple[int, Any]],
     total: int | None,
     result: Path,
@@ -147,7 +152,6 @@ def _run_share(
                 and index not in results.done
             )
         bar = Progress(left, enabled=progress)
-        answer = partial(answer_row, target, base)
         try:
             tally = run_job(
                 target, run_window(todo(), answer, results, window=concurrency, progress=bar)
@@ -197,13 +201,19 @@ def _choose(
     return records, None
 
 
-async def answer_row(target: Answerer, base: RequestConfig, item: tuple[int, Any]) -> Line:
-    """One ``(index, record)`` answered by ``target`` as its result line, or its error's."""
+async def answer_row(
+    target: Answerer, base: RequestConfig, item: tuple[int, Any], *, adapter: str | None = None
+) -> Line:
+    """One ``(index, record)`` answered by ``target`` (with ``adapter``, if given) as its
+    result line, or its error's."""
     index, record = item
     try:
         row = to_row(index, record)
     except InvalidRequestError as exc:
         return Line({"index": index, "error": error_fields(exc)}, failed=True)
+    request = (
+        row.request if adapter is None else row.request.model_copy(update={"adapter": adapter})
+    )
     line: dict[str, Any] = {
         "index": index,
         **row.request.model_dump(mode="json", exclude_defaults=True),
@@ -215,7 +225,7 @@ async def answer_row(target: Answerer, base: RequestConfig, item: tuple[int, Any
             if row.settings
             else base
         )
-        response = await answer_with_retries(target, row.request, config)
+        response = await answer_with_retries(target, request, config)
     except _JOB_FAULTS:
         raise
     except InfercoreError as exc:
