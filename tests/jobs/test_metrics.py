@@ -50,6 +50,19 @@ def test_rouge_of_identical_strings_is_one() -> None:
     }
 
 
+def test_rouge_scores_chinese_by_character_and_other_scripts_by_word() -> None:
+    pytest.importorskip("rouge_score")
+    # The same 8 characters; 5 of the 7 bigrams shared; the longest common run 法国的首都.
+    result = score("rouge", [("法国的首都是巴黎", "巴黎是法国的首都")])
+    assert result["rouge1"] == pytest.approx(1.0)
+    assert result["rouge2"] == pytest.approx(5 / 7)
+    assert result["rougeL"] == pytest.approx(5 / 8)
+    mixed = score("rouge", [("Столица Франции — Париж", "Париж — столица Франции")])
+    assert mixed["rouge1"] == pytest.approx(1.0)
+    assert score("rouge", [("答案是B", "答案是B")])["rouge2"] == pytest.approx(1.0)
+    assert score("rouge", [("完全不同", "毫无关系")])["rouge1"] == 0.0
+
+
 def test_a_scorer_takes_the_rows_one_at_a_time() -> None:
     scorer = Scorer("acc")
     for answer, label in [("a", "a"), ("b", "c"), (None, "d"), ("e", "e")]:

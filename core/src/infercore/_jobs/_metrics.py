@@ -7,6 +7,7 @@ iterable at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 from infercore._errors import InvalidRequestError
@@ -17,6 +18,29 @@ _RowScore = Callable[[str, str], dict[str, float]]
 """Scores one (answer, label) pair: each value in [0, 1], averaged over the rows."""
 
 _ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+
+# Scripts written without spaces between words (Chinese, Japanese kana, Thai): each
+# character is a token there, as ROUGE is scored for them; other text splits into
+# words of letters and digits in any script. rouge-score's own tokenizer keeps only
+# [a-z0-9], so it scores every Chinese answer 0.
+_UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(f"[{_UNSPACED}]|[^\\W_{_UNSPACED}]+")
+
+
+class _RougeTokenizer:
+    """rouge-score's tokenizer for every script: on ASCII text it gives the very tokens
+    of rouge-score's default (lowercased, Porter-stemmed past three letters)."""
+
+    def __init__(self) -> None:
+        from nltk.stem import porter  # rouge-score's own dependency
+
+        self._stemmer = porter.PorterStemmer()
+
+    def tokenize(self, text: str) -> list[str]:
+        return [
+            self._stemmer.stem(token) if len(token) > 3 and token.isascii() else token
+            for token in _TOKEN.findall(text.lower())
+        ]
 
 
 def _exact_match() -> _RowScore:
@@ -35,7 +59,7 @@ def _rouge() -> _RowScore:
             "the rouge metric needs the rouge-score package: pip install 'infercore[jobs]'",
             param="metric",
         ) from exc
-    scorer = rouge_scorer.RougeScorer(list(_ROUGE_TYPES), use_stemmer=True)
+    scorer = rouge_scorer.RougeScorer(list(_ROUGE_TYPES), tokenizer=_RougeTokenizer())
 
     def row(answer: str, label: str) -> dict[str, float]:
         scores = scorer.score(label, answer)
@@ -49,7 +73,8 @@ METRICS: dict[str, Callable[[], _RowScore]] = {"acc": _exact_match, "rouge": _ro
 
 ``acc``: the share of answers equal to their label once surrounding whitespace
 is stripped. ``rouge``: the ROUGE-1, ROUGE-2 and ROUGE-L F-measures of
-Google's ``rouge-score`` (with its Porter stemmer), each averaged over the rows.
+Google's ``rouge-score`` (with its Porter stemmer), each averaged over the rows;
+text in scripts without spaces between words is scored character by character.
 """
 
 
