@@ -42,10 +42,7 @@ def run_dataset(args: argparse.Namespace) -> int:
         raise InvalidRequestError(
             "a dataset's rows carry their own system prompt (a 'system' field)", param="system"
         )
-    settings = {
-        **generation_settings(args),
-        "top_logprobs": args.top_logprobs,
-    }
+    settings = {**generation_settings(args), "top_logprobs": args.top_logprobs}
     if args.logprobs:
         settings["logprobs"] = True
     config = validated(RequestConfig, settings, "generation flags")
