@@ -184,17 +184,15 @@ def test_logprobs_and_n_choices_reach_the_line(
     assert len(line["response"]) == len(line["finish_reason"]) == 2
 
 
-def test_the_adapter_named_answers_every_row(fake_engine: infercore.Engine, tmp_path: Path) -> None:
-    # The fake backend has no LoRA: its refusal of each row shows the adapter was asked for.
+def test_an_adapter_the_engine_never_loaded_is_refused_before_any_row(
+    fake_engine: infercore.Engine, tmp_path: Path
+) -> None:
     source = _write_jsonl(tmp_path / "rows.jsonl", [{"query": "one"}, {"query": "two"}])
     out = tmp_path / "out.jsonl"
-    summary = infercore.infer_dataset(
-        fake_engine, source, result_path=out, adapter="mine", progress=False
-    )
-    assert summary.failed == 2
-    for line in _lines(out):
-        assert line["error"]["param"] == "adapter"
-        assert "mine" in line["error"]["message"]
+    with pytest.raises(infercore.InvalidRequestError, match="unknown adapter 'mine'") as caught:
+        infercore.infer_dataset(fake_engine, source, result_path=out, adapter="mine")
+    assert caught.value.param == "adapter"
+    assert not out.exists()
 
 
 def test_bad_job_settings_are_refused_before_any_row(

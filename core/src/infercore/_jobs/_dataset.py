@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from infercore._coerce import ConfigLike, as_config, for_whole_responses, validated
+from infercore._engine import Engine
 from infercore._errors import (
     AuthenticationError,
     InfercoreError,
@@ -91,6 +92,12 @@ def infer_dataset(
     if sample is not None and sample < 0:
         raise InvalidRequestError("sample must not be negative", param="dataset_sample")
     scorer = Scorer(metric) if metric is not None else None  # an unknown name fails now
+    if isinstance(target, Engine) and adapter is not None and adapter not in target.adapters:
+        # Every row would fail alike, and be written off as done: refuse the job instead.
+        loaded = ", ".join(sorted(target.adapters)) or "none"
+        raise InvalidRequestError(
+            f"unknown adapter {adapter!r}; loaded adapters: {loaded}", param="adapter"
+        )
     base = for_whole_responses(as_config(config), "infer_dataset")
     chosen, total = _choose(_numbered(rows), sample, shuffle, seed)
     result = Path(result_path)
