@@ -3,8 +3,8 @@
 A backend turns one prepared request into an asynchronous stream of token
 deltas (the ``generate`` task), or a batch of token sequences into pooled
 vectors (``embed``, through :meth:`Backend.pool`). Everything that is common
-to all backends (validation, chat rendering, ``n``, stop strings, aggregation, usage, the logprobs shape,
-errors) lives in the core, so a backend stays small.
+to all backends (validation, chat rendering, ``n``, stop strings, aggregation,
+usage, the logprobs shape, errors) lives in the core, so a backend stays small.
 """
 
 from __future__ import annotations
