@@ -149,28 +149,34 @@ class Embedder:
         if cut is not None and (cut == -1 or cut > limit):
             cut = limit
         if isinstance(item, tuple):
-            ids = item
-            vocabulary = len(tokenizer) if hasattr(tokenizer, "__len__") else None
-            wrong = [t for t in ids if t < 0 or (vocabulary is not None and t >= vocabulary)]
-            if wrong:
-                raise InvalidRequestError(
-                    f"input[{index}] holds token ids outside the vocabulary "
-                    f"(0 to {vocabulary}): {wrong[:5]}",
-                    param="input",
-                )
+            ids = self._checked_ids(index, item)
+            if cut is not None and len(ids) > cut:
+                # Token ids are the caller's own: cut on the side the tokenizer truncates.
+                left = getattr(tokenizer, "truncation_side", "right") == "left"
+                ids = ids[-cut:] if left else ids[:cut]
         else:
             text, special = (
                 (item, True) if isinstance(item, str) else (self._render(index, item), False)
             )
-            ids = tuple(tokenizer.encode(text, add_special_tokens=special))
-        if cut is not None and len(ids) > cut:
-            # The tokenizer's side: BERT-style models keep the start, as their training did.
-            left = getattr(tokenizer, "truncation_side", "right") == "left"
-            ids = ids[-cut:] if left else ids[:cut]
+            # The tokenizer truncates text itself, so that its special tokens ([SEP]) stay.
+            cutting = {"truncation": True, "max_length": cut} if cut is not None else {}
+            ids = tuple(tokenizer.encode(text, add_special_tokens=special, **cutting))
         if len(ids) > limit:
             raise InvalidRequestError(
                 f"input[{index}] has {len(ids)} tokens, and this model takes at most {limit}; "
                 "shorten it, or set truncate_prompt_tokens",
+                param="input",
+            )
+        return ids
+
+    def _checked_ids(self, index: int, ids: tuple[int, ...]) -> tuple[int, ...]:
+        tokenizer = self.backend.tokenizer
+        vocabulary = len(tokenizer) if hasattr(tokenizer, "__len__") else None
+        wrong = [t for t in ids if t < 0 or (vocabulary is not None and t >= vocabulary)]
+        if wrong:
+            raise InvalidRequestError(
+                f"input[{index}] holds token ids outside the vocabulary "
+                f"(0 to {vocabulary}): {wrong[:5]}",
                 param="input",
             )
         return ids
