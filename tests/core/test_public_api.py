@@ -69,6 +69,7 @@ EXPECTED_INFERCORE = {
 }
 EXPECTED_TESTING = {
     "BackendConformance",
+    "EmbeddingConformance",
     "FakeBackend",
     "FakeOptions",
     "fake_plugin",

@@ -171,7 +171,12 @@ class Embedder:
 
     def _checked_ids(self, index: int, ids: tuple[int, ...]) -> tuple[int, ...]:
         tokenizer = self.backend.tokenizer
-        vocabulary = len(tokenizer) if hasattr(tokenizer, "__len__") else None
+        # A Hugging Face tokenizer's len() counts its added tokens, which vocab_size does not.
+        vocabulary = (
+            len(tokenizer)
+            if hasattr(tokenizer, "__len__")
+            else getattr(tokenizer, "vocab_size", None)
+        )
         wrong = [t for t in ids if t < 0 or (vocabulary is not None and t >= vocabulary)]
         if wrong:
             raise InvalidRequestError(
