@@ -24,59 +24,13 @@ from sentence_transformers import SentenceTransformer
 
 import infercore
 
-WORDS = [
-    "the",
-    "a",
-    "river",
-    "city",
-    "music",
-    "light",
-    "old",
-    "new",
-    "quiet",
-    "bright",
-    "train",
-    "market",
-    "garden",
-    "winter",
-    "summer",
-    "people",
-    "walk",
-    "under",
-    "over",
-    "across",
-    "through",
-    "quickly",
-    "slowly",
-    "because",
-    "although",
-    "while",
-    "every",
-    "small",
-    "large",
-    "blue",
-    "green",
-    "stone",
-    "glass",
-    "paper",
-    "window",
-    "bridge",
-    "mountain",
-    "forest",
-    "island",
-    "storm",
-    "morning",
-    "evening",
-    "story",
-    "question",
-    "answer",
-    "between",
-    "inside",
-    "outside",
-    "never",
-    "always",
-    "often",
-]
+VOCABULARY = (
+    "the a river city music light old new quiet bright train market garden winter summer "
+    "people walk under over across through quickly slowly because although while every "
+    "small large blue green stone glass paper window bridge mountain forest island storm "
+    "morning evening story question answer between inside outside never always often"
+)
+WORDS = VOCABULARY.split()
 
 
 def sentences(count: int, seed: int = 0) -> list[str]:
