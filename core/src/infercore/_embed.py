@@ -13,7 +13,7 @@ import base64
 import math
 import struct
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,7 +174,7 @@ class Embedder:
         # A Hugging Face tokenizer's len() counts its added tokens, which vocab_size does not.
         vocabulary = (
             len(tokenizer)
-            if hasattr(tokenizer, "__len__")
+            if isinstance(tokenizer, Sized)
             else getattr(tokenizer, "vocab_size", None)
         )
         wrong = [t for t in ids if t < 0 or (vocabulary is not None and t >= vocabulary)]

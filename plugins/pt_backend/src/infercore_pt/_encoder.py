@@ -67,7 +67,6 @@ class SentenceEncoder:
                 vectors[index] = vector
         return vectors
 
-    @torch.inference_mode()
     def _encode_batch(self, batch: list[Sequence[int]]) -> list[list[float]]:
         width = max(len(ids) for ids in batch)
         ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
@@ -77,8 +76,9 @@ class SentenceEncoder:
             mask[row, : len(tokens)] = 1
         device = self.model.device
         ids, mask = ids.to(device), mask.to(device)
-        states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        pooled: list[list[float]] = self.pooling(states, mask).cpu().tolist()
+        with torch.inference_mode():
+            states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            pooled: list[list[float]] = self.pooling(states, mask).cpu().tolist()
         return pooled
 
     def close(self) -> None:
