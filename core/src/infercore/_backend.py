@@ -99,7 +99,8 @@ class BackendOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     task: Task = Field(
-        default="generate", description="what to load the model for: generate or embed"
+        default="generate",
+        description="what to load the model for: one of the tasks its capabilities list",
     )
 
 
