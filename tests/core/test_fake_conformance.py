@@ -16,6 +16,8 @@ class TestFakeConformance(BackendConformance):
     # A short pause per token keeps the cancellation test honest: the stream is still
     # generating when it is closed.
     options: ClassVar[dict[str, Any]] = {"max_model_len": 512, "token_delay": 0.001}
+    embed_model = "fake"
+    embed_options: ClassVar[dict[str, Any]] = {"max_model_len": 128}
 
 
 class TestFakeConformanceWithFewPossibleTokens(BackendConformance):

@@ -27,6 +27,8 @@ EXPECTED_INFERCORE = {
     "ChatMessage",
     "Command",
     "Delta",
+    "EmbedConfig",
+    "EmbeddingResponse",
     "Engine",
     "EngineError",
     "IncrementalDetokenizer",
@@ -45,6 +47,7 @@ EXPECTED_INFERCORE = {
     "ServerUnreachableError",
     "PluginFailure",
     "PluginManager",
+    "PoolingRequest",
     "PreparedRequest",
     "RequestConfig",
     "SamplingParams",
@@ -66,6 +69,7 @@ EXPECTED_INFERCORE = {
 }
 EXPECTED_TESTING = {
     "BackendConformance",
+    "EmbeddingConformance",
     "FakeBackend",
     "FakeOptions",
     "fake_plugin",

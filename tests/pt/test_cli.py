@@ -148,8 +148,9 @@ def test_backends_lists_pt_and_how_to_install_the_others() -> None:
     assert pt.rstrip().endswith(" available")
     below = lines[lines.index(pt) + 1 :]
     capabilities = next(line for line in below if "capabilities:" in line)
-    for word in ("temperature", "top_p", "top_k", "min_p", "seed", "logprobs(top 20)"):
-        assert word in capabilities
+    for word in ("embed", "generate", "temperature", "top_p", "top_k", "min_p", "seed"):
+        assert word in capabilities.split(": ", 1)[1].split(", ")
+    assert "logprobs(top 20)" in capabilities
     for name in ("vllm", "lmdeploy"):
         (line,) = [line for line in lines if line.startswith(f"{name} ")]
         assert "not installed" in line

@@ -1,7 +1,7 @@
 """The pt backend passes the backend conformance suite on the real SmolLM2 model.
 
-Two LoRA adapters with random weights, and a small Idefics3 model around SmolLM2
-for the image round trips.
+Two LoRA adapters with random weights, a small Idefics3 model around SmolLM2
+for the image round trips, and all-MiniLM-L6-v2 for the embedding tests.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import infercore.testing
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from embedding_models import minilm_folder
 from lora_models import two_lora_adapters
 from vlm_models import make_idefics3_model
 
@@ -26,6 +27,7 @@ class TestPtConformance(infercore.testing.BackendConformance):
     backend = "pt"
     model = MODEL
     options: ClassVar[dict[str, Any]] = {"dtype": "float32"}
+    embed_model = str(minilm_folder())
 
     @pytest.fixture(scope="class")
     @classmethod

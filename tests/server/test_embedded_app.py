@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,13 @@ import httpx
 import image_echo_backend
 import openai
 import pytest
-import uvicorn
 from PIL import Image
 
 import infercore
 from infercore import Engine, InfercoreError, MediaLimits
 from infercore._server import ServerSettings, create_app
-from infercore.testing import free_port, serving_folder
+from infercore.testing import serving_folder
+from infercore.testing._serving import serving_engine
 
 MODEL = "image-echo-model"
 
@@ -59,29 +58,11 @@ def embedded(
 ) -> Iterator[openai.OpenAI]:
     """An engine on ``media`` limits (and backend ``options``), its app under uvicorn on the
     engine's loop (as ``serve`` runs it) on a free loopback port; a client for it."""
-    with Engine(MODEL, backend="image-echo", media=media, **options) as engine:
-        port = free_port()
-        config = uvicorn.Config(
-            create_app(engine, settings),
-            host="127.0.0.1",
-            port=port,
-            lifespan="off",
-            log_level="warning",
-        )
-        server = uvicorn.Server(config)
-        served = asyncio.run_coroutine_threadsafe(server.serve(), engine.loop)
-        try:
-            deadline = time.monotonic() + 30
-            while not server.started:
-                if served.done() or time.monotonic() > deadline:
-                    pytest.fail(f"the embedded server did not start: {served.exception(timeout=0)}")
-                time.sleep(0.01)
-            yield openai.OpenAI(
-                base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0
-            )
-        finally:
-            server.should_exit = True
-            served.result(timeout=30)
+    with (
+        Engine(MODEL, backend="image-echo", media=media, **options) as engine,
+        serving_engine(engine, settings) as url,
+    ):
+        yield openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
 
 
 def ask(client: openai.OpenAI, image: str) -> str | None:

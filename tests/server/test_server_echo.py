@@ -167,6 +167,9 @@ def test_the_openapi_document_describes_the_request_bodies(http: httpx.Client, u
     logprobs = completion_body["properties"]["logprobs"]["anyOf"][0]
     assert logprobs == {"type": "integer", "minimum": 0, "maximum": 20}
     assert "top_logprobs" not in completion_body["properties"]
+    embedding_body = body("/v1/embeddings")
+    assert {"model", "input"} <= set(embedding_body["required"])
+    assert {"encoding_format", "dimensions", "user"} <= set(embedding_body["properties"])
     assert {"/v1/models", "/v1/models/{model}", "/health", "/metrics"} <= set(document["paths"])
     # The key guards everything but /health.
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

@@ -177,6 +177,12 @@ def test_max_tokens_beyond_the_context_is_400(client: openai.OpenAI) -> None:
     assert caught.value.param == "max_tokens"
 
 
+def test_embeddings_on_a_generation_server_are_400_saying_how(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError, match="task=embed") as caught:
+        client.embeddings.create(model=SERVED, input="hi")
+    assert caught.value.param == "model"
+
+
 def test_a_wrong_model_is_404_in_the_openai_shape(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model=MODEL, messages=QUESTION)

@@ -6,6 +6,7 @@ from infercore._backend import (
     BackendOptions,
     Capabilities,
     Delta,
+    PoolingRequest,
     PreparedRequest,
     SamplingParams,
     Task,
@@ -16,6 +17,7 @@ from infercore._byte_tokenizer import ByteTokenizer
 from infercore._client import InferClient
 from infercore._command import Command
 from infercore._detokenize import IncrementalDetokenizer
+from infercore._embedding_types import EmbedConfig, EmbeddingResponse
 from infercore._engine import Engine, infer
 from infercore._errors import (
     AuthenticationError,
@@ -70,6 +72,8 @@ __all__ = [
     "ChatMessage",
     "Command",
     "Delta",
+    "EmbedConfig",
+    "EmbeddingResponse",
     "Engine",
     "EngineError",
     "IncrementalDetokenizer",
@@ -87,6 +91,7 @@ __all__ = [
     "OverCapacityError",
     "PluginFailure",
     "PluginManager",
+    "PoolingRequest",
     "PreparedRequest",
     "RequestConfig",
     "SamplingParams",

@@ -1,9 +1,10 @@
 """The backend contract: what a backend author implements, and what the core owns.
 
 A backend turns one prepared request into an asynchronous stream of token
-deltas. Everything that is common to all backends (validation, chat
-rendering, ``n``, stop strings, aggregation, usage, the logprobs shape,
-errors) lives in the core, so a backend stays small.
+deltas (the ``generate`` task), or a batch of token sequences into pooled
+vectors (``embed``, through :meth:`Backend.pool`). Everything that is common
+to all backends (validation, chat rendering, ``n``, stop strings, aggregation,
+usage, the logprobs shape, errors) lives in the core, so a backend stays small.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from infercore._media import Modality
 
@@ -22,6 +23,7 @@ __all__ = [
     "BackendOptions",
     "Capabilities",
     "Delta",
+    "PoolingRequest",
     "PreparedRequest",
     "SamplingParams",
     "Task",
@@ -89,9 +91,17 @@ class BackendOptions(BaseModel):
     """The base of every backend's typed engine options.
 
     Subclasses add fields; an option a backend does not define is refused.
+    ``task`` is every backend's: what the engine loads the model for (an
+    embedding model for ``"embed"``, say); the engine refuses a task that the
+    backend's :class:`Capabilities` do not list.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: Task = Field(
+        default="generate",
+        description="what to load the model for: one of the tasks its capabilities list",
+    )
 
 
 @runtime_checkable
@@ -198,6 +208,21 @@ class Delta:
     prompt_tokens: int | None = None
 
 
+@dataclass(frozen=True)
+class PoolingRequest:
+    """One input to pool: its token ids, exactly as the model must see them.
+
+    The core has tokenized the input (special tokens included), applied any
+    truncation and checked the length against :attr:`Backend.max_model_len`.
+    ``task`` says which pooled output is wanted: ``"embed"`` (the one task
+    pooled today) is the model's sentence embedding.
+    """
+
+    request_id: str
+    prompt_token_ids: tuple[int, ...]
+    task: Task = "embed"
+
+
 OptionsT = TypeVar("OptionsT", bound=BackendOptions)
 
 
@@ -266,6 +291,20 @@ class Backend(abc.ABC, Generic[OptionsT]):
         aggregation are the core's: the backend stops only at end-of-sequence
         tokens (unless ``params.ignore_eos``) and at ``params.max_tokens``.
         """
+
+    async def pool(self, requests: Sequence[PoolingRequest]) -> list[list[float]]:
+        """One pooled vector per request, in their order.
+
+        Asked only of a backend whose :class:`Capabilities` list the request's
+        task and whose engine was loaded for it (``options.task``). For
+        ``"embed"`` it is the model's sentence embedding as the model's own
+        configuration defines it: its pooling (mean, CLS, last token) and, where
+        the model normalises, unit length. The backend owns the forward pass and
+        its batching (the requests may be many); the core owns the inputs'
+        validation, tokenization and length limits, the response shape, usage,
+        the wire encodings and ``dimensions``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not pool")
 
     async def load_adapter(self, name: str, path: str) -> None:
         """Load the LoRA adapter at ``path`` under ``name``, before any request uses it.

@@ -20,14 +20,19 @@ from infercore._coerce import (
     for_whole_responses,
 )
 from infercore._connections import Connections
-from infercore._errors import EngineError, ModelNotFoundError, ServerUnreachableError
+from infercore._embed import EmbedConfigLike, EmbedInputs, as_embed_config
+from infercore._embedding_types import EmbedConfig, EmbeddingResponse
+from infercore._errors import EngineError, ServerUnreachableError
 from infercore._openai import (
     SSE_DONE,
     SSEDecoder,
     WireCall,
     api_root,
+    embedding_body,
     error_for_status,
     error_from_event,
+    first_model,
+    model_ids,
     parse_chunk,
     parse_response,
     wire_call,
@@ -46,7 +51,7 @@ __all__ = ["InferClient"]
 
 class InferClient:
     """A served model, with the same API and types as ``Engine``: ``infer``, ``stream``,
-    ``infer_async``, ``stream_async``.
+    ``infer_async``, ``stream_async``, ``embed``, ``embed_async``.
 
     ``InferClient("http://127.0.0.1:8000/v1", api_key="...")`` or
     ``InferClient(port=8000)``; a base URL without ``/v1`` gets it appended.
@@ -107,13 +112,13 @@ class InferClient:
             response = self._connections.sync.get("/models")
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
-        return _model_ids(self._checked(response.status_code, response.text, response.headers))
+        return model_ids(self._checked(response.status_code, response.text, response.headers))
 
     @property
     def model(self) -> str:
         """The model that requests name: the one given, else the first served one."""
         if self._model is None:
-            self._model = _first(self.models, self.base_url)
+            self._model = first_model(self.models, self.base_url)
         return self._model
 
     def infer(
@@ -199,6 +204,20 @@ class InferClient:
         )
         return self._chunks(await self._open(http, call), call, stats)
 
+    def embed(self, inputs: EmbedInputs, config: EmbedConfigLike = None) -> EmbeddingResponse:
+        """Each input's embedding from ``POST /v1/embeddings``; as :meth:`Engine.embed`
+        (texts and token ids: the wire format has no conversations)."""
+        loop, http = self._connections.private_loop()
+        return loop.run(self._embed(http, inputs, as_embed_config(config)))
+
+    async def embed_async(
+        self, inputs: EmbedInputs, config: EmbedConfigLike = None
+    ) -> EmbeddingResponse:
+        """:meth:`embed`, on the caller's event loop."""
+        self._connections.check_open()
+        http = self._connections.for_this_loop()
+        return await self._embed(http, inputs, as_embed_config(config))
+
     def close(self) -> None:
         """Close every connection and the private thread. Idempotent."""
         self._connections.close()
@@ -246,7 +265,7 @@ class InferClient:
         self._connections.check_open()
         http = self._connections.for_this_loop()
         if self._model is None:
-            self._model = _first(await self._amodels(http), self.base_url)
+            self._model = first_model(await self._amodels(http), self.base_url)
         return http, wire_call(request, config, self._model, want_usage=stats is not None)
 
     def _unreachable(self, exc: httpx.HTTPError) -> EngineError:
@@ -273,7 +292,7 @@ class InferClient:
             response = await http.get("/models")
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
-        return _model_ids(self._checked(response.status_code, response.text, response.headers))
+        return model_ids(self._checked(response.status_code, response.text, response.headers))
 
     # -- calls --------------------------------------------------------------
 
@@ -289,6 +308,20 @@ class InferClient:
         if stats is not None:
             stats.add(result.usage, len(result.choices))
         return result
+
+    async def _embed(
+        self, http: httpx.AsyncClient, inputs: EmbedInputs, config: EmbedConfig
+    ) -> EmbeddingResponse:
+        if self._model is None:
+            self._model = first_model(await self._amodels(http), self.base_url)
+        try:
+            response = await http.post(
+                "/embeddings", json=embedding_body(self._model, inputs, config)
+            )
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        payload = self._checked(response.status_code, response.text, response.headers)
+        return EmbeddingResponse.model_validate(payload)
 
     async def _open(self, http: httpx.AsyncClient, call: WireCall) -> httpx.Response:
         """Send a streamed call and check its status; the open response."""
@@ -364,16 +397,3 @@ class InferClient:
 
 def _streaming(config: RequestConfig) -> RequestConfig:
     return config if config.stream else config.model_copy(update={"stream": True})
-
-
-def _model_ids(payload: Any) -> list[str]:
-    try:
-        return [str(entry["id"]) for entry in payload["data"]]
-    except (KeyError, TypeError) as exc:
-        raise EngineError(f"the server's model list is not in the OpenAI shape: {exc!r}") from exc
-
-
-def _first(models: list[str], url: str) -> str:
-    if not models:
-        raise ModelNotFoundError(f"the server at {url} serves no model")
-    return models[0]

@@ -27,6 +27,8 @@ from infercore._coerce import (
     for_whole_responses,
     invalid_request,
 )
+from infercore._embed import EmbedConfigLike, Embedder, EmbedInputs, as_embed_config
+from infercore._embedding_types import EmbeddingResponse
 from infercore._errors import InvalidRequestError
 from infercore._loop import LoopThread
 from infercore._media import MediaLimits
@@ -51,7 +53,9 @@ class Engine:
     """A model served by one backend.
 
     ``Engine("smollm2-135m-instruct", backend="pt", max_batch_size=16)`` loads
-    the model; keyword options are the backend's typed options. ``adapters``
+    the model; keyword options are the backend's typed options, ``task`` among
+    them: ``task="embed"`` loads an embedding model for :meth:`embed` (on a
+    backend whose capabilities list it) instead of one that generates. ``adapters``
     maps names to LoRA adapter paths, loaded at once and chosen per request
     with ``InferRequest.adapter``. ``media`` bounds and places the images,
     videos and audios that requests may load (by default a trusted caller's
@@ -82,11 +86,19 @@ class Engine:
             backend_options = entry.spec.options(**options)
         except ValidationError as exc:
             raise invalid_request(exc, f"options for backend {entry.spec.name!r}") from exc
+        if backend_options.task not in entry.spec.capabilities.tasks:
+            raise InvalidRequestError(
+                f"backend {entry.spec.name!r} does not support the task "
+                f"{backend_options.task!r}; its tasks: "
+                f"{', '.join(sorted(entry.spec.capabilities.tasks))}",
+                param="task",
+            )
         backend_class = entry.load()
         model_path = registry.resolve_model(model)
         self.model = model
         self.backend_name = entry.spec.name
         self.capabilities: Capabilities = entry.spec.capabilities
+        self.task = backend_options.task
         self.adapters: dict[str, str] = dict(adapters or {})
         # The Python API is a trusted caller: local files and private
         # addresses are open to it; a server passes its own, safe limits.
@@ -116,8 +128,10 @@ class Engine:
             adapters=self.adapters,
             media_limits=self.media_limits,
             fetcher=self._resources.fetcher,
+            task=self.task,
         )
         self._responder = Responder(model, self._backend, self.backend_name)
+        self._embedder = Embedder(model, self._backend, self.backend_name, self.task)
 
     @property
     def backend(self) -> Backend[Any]:
@@ -207,6 +221,26 @@ class Engine:
         prepare = self._preparer.prepare(as_request(request), as_config(config), stats)
         job = await self._loop.run_async(prepare)
         return self._loop.aiterate(self._responder.stream(job))
+
+    # -- embeddings -------------------------------------------------------------------
+
+    def embed(self, inputs: EmbedInputs, config: EmbedConfigLike = None) -> EmbeddingResponse:
+        """The embedding of each input, in their order, on an engine loaded with ``task="embed"``.
+
+        ``inputs`` is one text or list of token ids, or a list of texts, token-id
+        lists and conversations (each a list of messages, rendered with the
+        model's chat template). ``config`` is an :class:`~infercore.EmbedConfig`
+        (or its mapping): ``dimensions``, ``encoding_format``,
+        ``truncate_prompt_tokens``. An input longer than the model takes is refused
+        unless ``truncate_prompt_tokens`` says to cut it. The backend batches the inputs.
+        """
+        return self._loop.run(self._embedder.embed(inputs, as_embed_config(config)))
+
+    async def embed_async(
+        self, inputs: EmbedInputs, config: EmbedConfigLike = None
+    ) -> EmbeddingResponse:
+        """:meth:`embed`, on the caller's event loop."""
+        return await self._loop.run_async(self._embedder.embed(inputs, as_embed_config(config)))
 
     # -- the loop and the lifecycle -------------------------------------------------
 

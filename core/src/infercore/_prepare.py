@@ -20,6 +20,7 @@ from infercore._backend import (
     Capabilities,
     PreparedRequest,
     SamplingParams,
+    Task,
 )
 from infercore._chat import render_prompt
 from infercore._errors import InvalidRequestError
@@ -62,10 +63,18 @@ class Preparer:
     media_limits: MediaLimits
     #: The engine's fetcher, made on first use (text-only engines never open one).
     fetcher: Callable[[], MediaFetcher]
+    #: What the engine loaded the model for; only ``"generate"`` engines take requests.
+    task: Task = "generate"
 
     async def prepare(
         self, request: InferRequest, config: RequestConfig, stats: InferStats | None
     ) -> Job:
+        if self.task != "generate":
+            raise InvalidRequestError(
+                f"the model {self.model!r} is loaded for {self.task!r}; it does not generate "
+                "(load it with task='generate' for chat and completions)",
+                param="model",
+            )
         self._check_supported(config)
         self._check_adapter(request)
         plan = plan_media(request)

@@ -7,6 +7,8 @@ module             holds
 ``_requests``      the server's request bodies (``ChatCompletionRequest``,
                    ``CompletionRequest``): RequestConfig plus the OpenAI fields, what
                    cannot be honoured refused by name; the engine's request and config
+``_embeddings``    the ``/v1/embeddings`` body (``EmbeddingRequest``) and the
+                   client's body and answer for it
 ``_completions``   the ``text_completion`` shape from the engine's chat responses
 ``_calls``         the client's calls: requests as bodies, answers (chat and
                    ``text_completion``) as the engine's types; the API root of a URL
@@ -16,8 +18,20 @@ module             holds
 =================  ================================================================
 """
 
-from infercore._openai._calls import WireCall, api_root, parse_chunk, parse_response, wire_call
+from infercore._openai._calls import (
+    WireCall,
+    api_root,
+    first_model,
+    model_ids,
+    parse_chunk,
+    parse_response,
+    wire_call,
+)
 from infercore._openai._completions import Completion, CompletionStream, completion_from_chat
+from infercore._openai._embeddings import (
+    EmbeddingRequest,
+    embedding_body,
+)
 from infercore._openai._errors import (
     APIError,
     error_for_status,
@@ -35,15 +49,19 @@ __all__ = [
     "Completion",
     "CompletionRequest",
     "CompletionStream",
+    "EmbeddingRequest",
     "GenerationBody",
     "SSEDecoder",
     "WireCall",
     "api_root",
     "completion_from_chat",
+    "embedding_body",
     "error_for_status",
     "error_from_event",
+    "first_model",
     "from_engine_error",
     "from_validation_error",
+    "model_ids",
     "parse_chunk",
     "parse_response",
     "sse_event",

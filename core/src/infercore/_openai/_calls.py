@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
-from infercore._errors import EngineError, InvalidRequestError
+from infercore._errors import EngineError, InvalidRequestError, ModelNotFoundError
 from infercore._types import (
     AssistantMessage,
     ChatCompletionChunk,
@@ -35,7 +35,15 @@ from infercore._types import (
     Usage,
 )
 
-__all__ = ["WireCall", "api_root", "parse_chunk", "parse_response", "wire_call"]
+__all__ = [
+    "WireCall",
+    "api_root",
+    "first_model",
+    "model_ids",
+    "parse_chunk",
+    "parse_response",
+    "wire_call",
+]
 
 
 def api_root(base_url: str) -> str:
@@ -195,3 +203,18 @@ def _chat_logprobs(logprobs: Any, top_count: int) -> ChoiceLogprobs | None:
         )
     ]
     return ChoiceLogprobs(content=content)
+
+
+def model_ids(payload: Any) -> list[str]:
+    """The model ids of a ``GET /v1/models`` answer."""
+    try:
+        return [str(entry["id"]) for entry in payload["data"]]
+    except (KeyError, TypeError) as exc:
+        raise EngineError(f"the server's model list is not in the OpenAI shape: {exc!r}") from exc
+
+
+def first_model(models: list[str], url: str) -> str:
+    """The first served model, the one a client asks when it names none."""
+    if not models:
+        raise ModelNotFoundError(f"the server at {url} serves no model")
+    return models[0]

@@ -2,8 +2,8 @@
 
 The generation routes are plain ASGI callables that FastAPI cannot describe, so
 their part of the document is written here: the request bodies are the JSON
-schemas of :class:`ChatCompletionRequest` and :class:`CompletionRequest`
-themselves, and the answers those of the models they are serialised from.
+schemas of :class:`ChatCompletionRequest`, :class:`CompletionRequest` and
+:class:`EmbeddingRequest` themselves, and the answers those of the models they are serialised from.
 :class:`OpenAPIRoute` serves it, as a route like any other (behind the key).
 """
 
@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.types import Receive, Scope, Send
 
-from infercore._openai import ChatCompletionRequest, Completion, CompletionRequest
+from infercore._embedding_types import EmbeddingResponse
+from infercore._openai import ChatCompletionRequest, Completion, CompletionRequest, EmbeddingRequest
 from infercore._server._http import send_bytes
 from infercore._types import ChatCompletionChunk, ChatCompletionResponse
 
@@ -97,6 +98,14 @@ def _generation(
     }
 
 
+def _post(summary: str, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    ok = {"description": "the answer", "content": _json(answer)}
+    request = {"required": True, "content": _json(body)}
+    return {
+        "post": {"summary": summary, "requestBody": request, "responses": {"200": ok, **_ERRORS}}
+    }
+
+
 def _get(summary: str, content: dict[str, Any], **extra: Any) -> dict[str, Any]:
     ok = {"description": summary, "content": content}
     return {"get": {"summary": summary, **extra, "responses": {"200": ok, **_ERRORS}}}
@@ -114,6 +123,8 @@ def add_openai_routes(document: dict[str, Any], *, keyed: bool) -> None:
             (ChatCompletionResponse, "serialization"),
             (ChatCompletionChunk, "serialization"),
             (Completion, "serialization"),
+            (EmbeddingRequest, "validation"),
+            (EmbeddingResponse, "serialization"),
         ],
         ref_template=_SCHEMAS + "{model}",
     )
@@ -139,6 +150,11 @@ def add_openai_routes(document: dict[str, Any], *, keyed: bool) -> None:
             ref(CompletionRequest, "validation"),
             ref(Completion, "serialization"),
             ref(Completion, "serialization"),
+        ),
+        "/v1/embeddings": _post(
+            "Embeddings of texts or token ids (an engine loaded with task=embed)",
+            ref(EmbeddingRequest, "validation"),
+            ref(EmbeddingResponse, "serialization"),
         ),
         "/v1/models": _get("The served models", _json({"$ref": _SCHEMAS + "ModelList"})),
         "/v1/models/{model}": _get(

@@ -47,7 +47,14 @@ from infercore._types import (
     RequestConfig,
 )
 
-__all__ = ["ChatRoute", "CompletionRoute", "HealthRoute", "MetricsRoute", "ModelsRoute"]
+__all__ = [
+    "ChatRoute",
+    "CompletionRoute",
+    "HealthRoute",
+    "MetricsRoute",
+    "ModelsRoute",
+    "as_api_error",
+]
 
 logger = logging.getLogger("infercore.server")
 
@@ -55,7 +62,8 @@ logger = logging.getLogger("infercore.server")
 ChunkShaper = Callable[[ChatCompletionChunk], bytes | None]
 
 
-def _as_api_error(exc: Exception, retry_after: int) -> APIError:
+def as_api_error(exc: Exception, retry_after: int) -> APIError:
+    """Any failure of a route's request as the error to answer with."""
     if isinstance(exc, APIError):
         return exc
     if isinstance(exc, InfercoreError):
@@ -119,7 +127,7 @@ class _GenerationRoute(ABC):
             return
         except Exception as exc:
             watch.disarm()
-            await events.fail(_as_api_error(exc, self._state.settings.retry_after))
+            await events.fail(as_api_error(exc, self._state.settings.retry_after))
             return
         watch.disarm()
         if not body.stream:
@@ -211,7 +219,7 @@ class _GenerationRoute(ABC):
                 if data is not None:
                     await events.event(data)
         except Exception as exc:
-            await events.fail(_as_api_error(exc, self._state.settings.retry_after))
+            await events.fail(as_api_error(exc, self._state.settings.retry_after))
             return
         metrics.e2e.observe(time.perf_counter() - started)
         await events.done()

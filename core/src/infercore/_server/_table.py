@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp
 
+from infercore._server._embeddings import EmbeddingsRoute
 from infercore._server._routes import (
     ChatRoute,
     CompletionRoute,
@@ -46,6 +47,7 @@ class ServedRoute:
 ROUTE_TABLE = (
     ServedRoute("/v1/chat/completions", "POST", ChatRoute, generation=True),
     ServedRoute("/v1/completions", "POST", CompletionRoute, generation=True),
+    ServedRoute("/v1/embeddings", "POST", EmbeddingsRoute, generation=True),
     ServedRoute("/v1/models", "GET", ModelsRoute),
     ServedRoute("/v1/models/{model:path}", "GET", ModelsRoute),
     ServedRoute("/health", "GET", HealthRoute, keyed=False, while_draining=True),

@@ -4,7 +4,7 @@ Importing this package needs pytest (``pip install 'infercore[test]'``).
 """
 
 from infercore.testing import _fake as fake_plugin
-from infercore.testing._conformance import BackendConformance
+from infercore.testing._conformance import BackendConformance, EmbeddingConformance
 from infercore.testing._fake import FakeBackend, FakeOptions
 from infercore.testing._files import serving_folder
 from infercore.testing._serving import INFERCORE_COMMAND, deployed, free_port, server_env
@@ -12,6 +12,7 @@ from infercore.testing._serving import INFERCORE_COMMAND, deployed, free_port, s
 __all__ = [
     "INFERCORE_COMMAND",
     "BackendConformance",
+    "EmbeddingConformance",
     "FakeBackend",
     "FakeOptions",
     "deployed",

@@ -9,12 +9,13 @@ are skipped, not failed.
 from __future__ import annotations
 
 from infercore.testing._contract_suite import ContractTests
+from infercore.testing._embedding_suite import EmbeddingTests
 from infercore.testing._generation_suite import GenerationTests
 
-__all__ = ["BackendConformance"]
+__all__ = ["BackendConformance", "EmbeddingConformance"]
 
 
-class BackendConformance(GenerationTests, ContractTests):
+class BackendConformance(GenerationTests, ContractTests, EmbeddingTests):
     """Inherit from this class in a test module to run the suite on a backend.
 
     ``backend``, ``model`` and ``options`` say how to build the engine; one
@@ -22,5 +23,12 @@ class BackendConformance(GenerationTests, ContractTests):
     generation so the suite stays quick on a CPU. Override the ``adapters``
     fixture (two LoRA adapters for the model) and the ``media_engine`` fixture
     (an engine of the backend on a model that takes images) where the backend
-    declares LoRA and images; the tests that need them skip otherwise.
+    declares LoRA and images; the tests that need them skip otherwise. A backend
+    that declares the ``embed`` task names an embedding model in ``embed_model``
+    (and its options in ``embed_options``) for the embedding tests.
     """
+
+
+class EmbeddingConformance(EmbeddingTests):
+    """The embedding tests alone, on one engine loaded with ``task="embed"``: for a
+    test module that starts no generation engine (an expensive engine's, say)."""

@@ -3,7 +3,9 @@
 Its "model" is a fixed function: the most likely next byte spells out the
 last user message, then end-of-sequence; every other byte gets a small logit
 that depends on the context, so sampling, penalties and logprobs all act on a
-real distribution. It proves nothing about any real backend.
+real distribution. Loaded with ``task="embed"``, an input's embedding is the
+unit-length mean of a fixed pseudo-random vector per token. It proves nothing
+about any real backend.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import hashlib
 import math
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from pydantic import Field
 
@@ -22,6 +24,7 @@ from infercore._backend import (
     BackendOptions,
     Capabilities,
     Delta,
+    PoolingRequest,
     PreparedRequest,
     SamplingParams,
     TokenLogprobs,
@@ -42,6 +45,10 @@ class FakeOptions(BackendOptions):
     #: At most this many tokens have a chance at each step (the rest none): a model
     #: whose distributions hold fewer tokens than a request's ``top_logprobs``.
     possible_tokens: int | None = Field(default=None, ge=2)
+
+
+#: The width of the fake's embeddings.
+EMBEDDING_WIDTH = 16
 
 
 def _noise(context: bytes, token: int) -> float:
@@ -86,6 +93,9 @@ class FakeBackend(Backend[FakeOptions]):
                 logits[token] = -math.inf
         return logits
 
+    async def pool(self, requests: Sequence[PoolingRequest]) -> list[list[float]]:
+        return [_embedding(request.prompt_token_ids) for request in requests]
+
     async def generate(
         self, request: PreparedRequest, params: SamplingParams
     ) -> AsyncIterator[Delta]:
@@ -113,6 +123,15 @@ class FakeBackend(Backend[FakeOptions]):
                     return
         finally:
             self._active -= 1
+
+
+def _embedding(token_ids: Sequence[int]) -> list[float]:
+    sums = [0.0] * EMBEDDING_WIDTH
+    for token in token_ids:
+        for i in range(EMBEDDING_WIDTH):
+            sums[i] += _noise(bytes([i]), token)
+    norm = math.hypot(*sums) or 1.0
+    return [value / norm for value in sums]
 
 
 def _log_softmax(logits: list[float]) -> list[float]:
@@ -176,7 +195,9 @@ def _load() -> type[FakeBackend]:
 FAKE_SPEC = BackendSpec(
     name="fake",
     load=_load,
-    capabilities=Capabilities(sampling=SAMPLING_FIELDS, max_top_logprobs=20),
+    capabilities=Capabilities(
+        tasks=frozenset({"generate", "embed"}), sampling=SAMPLING_FIELDS, max_top_logprobs=20
+    ),
     options=FakeOptions,
     priority=None,
     description="in-memory byte-level backend for testing the core",

@@ -1,11 +1,14 @@
-"""Running the real ``infercore deploy`` (or another OpenAI-compatible server) in a subprocess.
+"""Running the real ``infercore deploy`` (or another OpenAI-compatible server) in a subprocess,
+or the server's app over an engine already built, in this process.
 
 For tests and benchmarks: the server listens on a free loopback port until
-the ``with`` block ends, then gets SIGTERM, as a deployment would.
+the ``with`` block ends, then gets SIGTERM (or, in this process, stops), as a
+deployment would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -18,8 +21,13 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["INFERCORE_COMMAND", "deployed", "free_port", "server_env"]
+if TYPE_CHECKING:
+    from infercore._engine import Engine
+    from infercore._server import ServerSettings
+
+__all__ = ["INFERCORE_COMMAND", "deployed", "free_port", "server_env", "serving_engine"]
 
 # The console script beside this interpreter; `python -m infercore` where there is none.
 _SCRIPT = shutil.which("infercore", path=str(Path(sys.executable).parent))
@@ -111,3 +119,32 @@ def _started(
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+@contextlib.contextmanager
+def serving_engine(engine: Engine, settings: ServerSettings | None = None) -> Iterator[str]:
+    """``engine`` behind the server's app (``create_app``), under uvicorn on the engine's
+    own loop, as ``infercore deploy`` runs it, on a free loopback port; yields its URL.
+
+    For an engine built in this process: no second model load. ``settings`` default
+    to a server that trusts the engine's media limits.
+    """
+    import uvicorn
+
+    from infercore._server import ServerSettings, create_app
+
+    port = free_port()
+    app = create_app(engine, settings or ServerSettings(trust_engine_media=True))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    served = asyncio.run_coroutine_threadsafe(server.serve(), engine.loop)
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if served.done() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {served.exception(timeout=0)!r}")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        served.result(timeout=30)

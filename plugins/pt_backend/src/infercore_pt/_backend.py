@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import warnings
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import Any
 
 import torch
@@ -18,9 +18,11 @@ from infercore import (
     EngineError,
     IncrementalDetokenizer,
     InvalidRequestError,
+    PoolingRequest,
     PreparedRequest,
     SamplingParams,
 )
+from infercore_pt._encoder import SentenceEncoder
 from infercore_pt._inputs import MediaInputs, encode_media
 from infercore_pt._options import PtOptions
 from infercore_pt._processor import load_multimodal_processor
@@ -39,10 +41,11 @@ def _cpu_has_fast_bf16() -> bool:
     )
 
 
-def _choose_dtype(name: str, device: torch.device) -> torch.dtype | str:
+def _choose_dtype(name: str, device: torch.device, *, embed: bool = False) -> torch.dtype | str:
     if name != "auto":
         return _DTYPES[name]
-    if device.type == "cpu":
+    # Embeddings keep the checkpoint's precision: bfloat16 moves vectors by ~1e-3 in cosine.
+    if device.type == "cpu" and not embed:
         return torch.bfloat16 if _cpu_has_fast_bf16() else torch.float32
     return "auto"
 
@@ -66,6 +69,10 @@ class PtBackend(Backend[PtOptions]):
             device = torch.device(options.device)
         else:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self._encoder: SentenceEncoder | None = None
+        if options.task == "embed":
+            self._load_encoder(model, options, device)
+            return
         self._processor = load_multimodal_processor(
             model, trust_remote_code=options.trust_remote_code
         )
@@ -98,9 +105,19 @@ class PtBackend(Backend[PtOptions]):
         if pad_id is None:
             pad_id = min(eos_ids) if eos_ids else 0
         self._adapter: Hashable = None
-        self._scheduler = Scheduler(
+        self._scheduler: Scheduler | None = Scheduler(
             self._model, eos_ids, pad_id, options.max_batch_size, self._select_adapter
         )
+
+    def _load_encoder(self, model: str, options: PtOptions, device: torch.device) -> None:
+        """Loaded with ``task="embed"``: an encoder and its pooling, and no generation."""
+        dtype = _choose_dtype(options.dtype, device, embed=True)
+        self._encoder = SentenceEncoder(model, options, device, dtype)
+        self._processor = None
+        self._tokenizer = self._encoder.tokenizer
+        self._model = self._encoder.model
+        self._max_model_len = self._encoder.max_model_len
+        self._scheduler = None
 
     async def load_adapter(self, name: str, path: str) -> None:
         # transformers' own PEFT integration keeps the model object the
@@ -155,7 +172,15 @@ class PtBackend(Backend[PtOptions]):
 
     @property
     def active_requests(self) -> int:
+        if self._encoder is not None:
+            return self._encoder.active
+        assert self._scheduler is not None
         return self._scheduler.active
+
+    async def pool(self, requests: Sequence[PoolingRequest]) -> list[list[float]]:
+        if self._encoder is None:
+            raise EngineError("this pt engine was loaded to generate, not to pool")
+        return await self._encoder.encode([request.prompt_token_ids for request in requests])
 
     async def prepare(self, request: PreparedRequest) -> PreparedRequest:
         """The processor expands the media placeholders now, so that a refusal is the
@@ -182,6 +207,8 @@ class PtBackend(Backend[PtOptions]):
             batch_key=request.adapter,
             media=media,
         )
+        if self._scheduler is None:
+            raise EngineError("this pt engine was loaded to embed, not to generate")
         self._scheduler.submit(sequence)
         detokenizer = IncrementalDetokenizer(self._tokenizer)
         try:
@@ -228,5 +255,8 @@ class PtBackend(Backend[PtOptions]):
     async def aclose(self) -> None:
         # Joined on the loop, not in a worker thread: an engine left open is
         # closed at interpreter exit, when no new thread can start. The wait
-        # is at most the decode step in progress.
-        self._scheduler.stop()
+        # is at most the decode step (or the embedding batch) in progress.
+        if self._encoder is not None:
+            self._encoder.close()
+        if self._scheduler is not None:
+            self._scheduler.stop()

@@ -16,8 +16,8 @@ class PtOptions(BackendOptions):
 
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         default="auto",
-        description="weights and activations; auto: the checkpoint's on GPU, bfloat16 on a CPU "
-        "with native bf16 support, else float32",
+        description="weights and activations; auto: the checkpoint's on GPU (and for "
+        "task=embed), bfloat16 on a CPU with native bf16 support, else float32",
     )
     device: str | None = Field(
         default=None, description="torch device, such as cpu or cuda:0; default: cuda if present"
@@ -25,7 +25,9 @@ class PtOptions(BackendOptions):
     device_map: str | dict[str, Any] | None = Field(
         default=None, description="accelerate device map (auto, balanced, ...); overrides device"
     )
-    max_batch_size: int = Field(default=32, ge=1, description="most sequences decoded together")
+    max_batch_size: int = Field(
+        default=32, ge=1, description="most sequences decoded (or embedded) together"
+    )
     max_model_len: int | None = Field(
         default=None, ge=1, description="context length; default: the model's"
     )

@@ -1,8 +1,10 @@
-"""The vLLM backend: vLLM's async engine, one request per infercore choice."""
+"""The vLLM backend: vLLM's async engine, one request per infercore choice, or (loaded
+with ``task="embed"``) its pooling runner, one request per input."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing, nullcontext
 from dataclasses import replace
 from typing import Any
@@ -19,6 +21,7 @@ from infercore import (
     Delta,
     EngineError,
     InvalidRequestError,
+    PoolingRequest,
     PreparedRequest,
     SamplingParams,
     TokenLogprobs,
@@ -27,7 +30,7 @@ from infercore import (
 from infercore.types import FinishReason
 from infercore_vllm._gate import AdapterGate
 from infercore_vllm._options import VllmOptions
-from vllm import AsyncEngineArgs
+from vllm import AsyncEngineArgs, PoolingParams
 from vllm import SamplingParams as VllmSamplingParams
 
 __all__ = ["VllmBackend"]
@@ -60,6 +63,10 @@ def engine_args(model: str, options: VllmOptions) -> AsyncEngineArgs:
     settings: dict[str, Any] = {
         name: getattr(options, name) for name in _ENGINE_ARGS if getattr(options, name) is not None
     }
+    if options.task == "embed":
+        # The pooling runner: the model's own pooler (read from its sentence-transformers
+        # config where it has one), or a generative model converted to embed.
+        settings["runner"] = "pooling"
     return AsyncEngineArgs(model=model, **settings, **options.engine_kwargs)
 
 
@@ -142,6 +149,22 @@ class VllmBackend(Backend[VllmOptions]):
     @property
     def active_requests(self) -> int:
         return int(self._engine.get_num_unfinished_requests())
+
+    async def pool(self, requests: Sequence[PoolingRequest]) -> list[list[float]]:
+        # Each input is one vLLM request; the engine's scheduler batches them.
+        return list(await asyncio.gather(*(self._pool_one(request) for request in requests)))
+
+    async def _pool_one(self, request: PoolingRequest) -> list[float]:
+        prompt = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
+        outputs = self._engine.encode(prompt, PoolingParams(task=request.task), request.request_id)
+        final = None
+        async with aclosing(outputs):
+            async for output in outputs:
+                final = output
+        if final is None:
+            raise EngineError(f"vLLM returned nothing for pooling request {request.request_id}")
+        vector: list[float] = final.outputs.data.tolist()
+        return vector
 
     async def generate(
         self, request: PreparedRequest, params: SamplingParams
