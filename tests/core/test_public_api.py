@@ -43,6 +43,7 @@ EXPECTED_INFERCORE = {
     "ModelNotFoundError",
     "OverCapacityError",
     "ServerUnreachableError",
+    "StructuredOutput",
     "PluginFailure",
     "PluginManager",
     "PreparedRequest",
