@@ -4,9 +4,9 @@ Both extend :class:`infercore.RequestConfig`, so the sampling fields have the
 same names and bounds as the engine's and are validated once, when the body
 is parsed (``response_format`` among them, for structured output). A field
 this server cannot honour is refused with a 400 that names it, never ignored:
-OpenAI fields such as ``tools`` are accepted only with values that ask for nothing; a field OpenAI does not
-define is refused as unrecognized. ``user`` (and the like) are accepted and
-ignored, as the OpenAI API itself does.
+OpenAI fields such as ``tools`` are accepted only with values that ask for
+nothing; a field OpenAI does not define is refused as unrecognized. ``user``
+(and the like) are accepted and ignored, as the OpenAI API itself does.
 """
 
 from __future__ import annotations

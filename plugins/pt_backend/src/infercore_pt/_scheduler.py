@@ -191,10 +191,11 @@ class Scheduler:
                 # gets here has no allowed token left (a grammar that cannot end).
                 out.append((sequence, EngineError("the grammar allowed no next token")))
                 continue
+            # A complete grammar ends the text even under ignore_eos: it allows no more.
+            ended = grammar.done if grammar is not None else False
+            eos = token in self._eos_ids and not sequence.params.ignore_eos
             finish: FinishReason | None = None
-            if grammar is not None and grammar.done:
-                finish = "stop"
-            elif token in self._eos_ids and not sequence.params.ignore_eos:
+            if ended or eos:
                 finish = "stop"
             elif len(sequence.row.output_ids) >= sequence.params.max_tokens:
                 finish = "length"
