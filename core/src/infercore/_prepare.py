@@ -131,7 +131,8 @@ class Preparer:
             return None
         if not self.capabilities.structured_output:
             raise InvalidRequestError(
-                f"backend {self.backend_name!r} does not support structured output",
+                f"backend {self.backend_name!r} does not support structured output "
+                f"({structured.param}); leave it out, or use a backend that does",
                 param=structured.param,
             )
         await self.backend.check_structured(structured)
