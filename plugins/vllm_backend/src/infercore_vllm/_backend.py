@@ -10,7 +10,7 @@ from typing import Any
 from vllm.inputs import TextPrompt, TokensPrompt
 from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
-from vllm.sampling_params import RequestOutputKind
+from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 from vllm.transformers_utils.processor import cached_processor_from_config
 from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -21,6 +21,7 @@ from infercore import (
     InvalidRequestError,
     PreparedRequest,
     SamplingParams,
+    StructuredOutput,
     TokenLogprobs,
     VideoClip,
 )
@@ -63,6 +64,19 @@ def engine_args(model: str, options: VllmOptions) -> AsyncEngineArgs:
     return AsyncEngineArgs(model=model, **settings, **options.engine_kwargs)
 
 
+def structured_outputs(structured: StructuredOutput) -> StructuredOutputsParams:
+    """vLLM's form of a constraint.
+
+    JSON comes without optional whitespace, as the pt backend compiles it: a
+    model may otherwise sample blank space without end.
+    """
+    if structured.kind == "json_schema":
+        return StructuredOutputsParams(json=structured.schema, disable_any_whitespace=True)
+    if structured.kind == "regex":
+        return StructuredOutputsParams(regex=structured.spec)
+    return StructuredOutputsParams(choice=structured.choices)
+
+
 def sampling_params(params: SamplingParams) -> VllmSamplingParams:
     """vLLM's settings for one sequence; unset fields keep vLLM's defaults."""
     settings: dict[str, Any] = {
@@ -80,6 +94,8 @@ def sampling_params(params: SamplingParams) -> VllmSamplingParams:
     }
     if params.top_k is not None:
         settings["top_k"] = max(params.top_k, 0)  # vLLM: 0 disables top-k
+    if params.structured is not None:
+        settings["structured_outputs"] = structured_outputs(params.structured)
     return VllmSamplingParams(
         n=1,
         max_tokens=params.max_tokens,
@@ -126,6 +142,23 @@ class VllmBackend(Backend[VllmOptions]):
                 f"vLLM cannot load LoRA adapter {name!r} from {path}: {exc}", param="adapters"
             ) from exc
         self._adapters[name] = adapter
+
+    async def check_structured(self, structured: StructuredOutput) -> None:
+        # vLLM's own check of a request, as its engine makes it on submission,
+        # but before anything is sent: what none of its grammar backends takes.
+        config = self._engine.vllm_config
+        probe = VllmSamplingParams(max_tokens=1, structured_outputs=structured_outputs(structured))
+        try:
+            probe.verify(
+                config.model_config,
+                config.speculative_config,
+                config.structured_outputs_config,
+                self._tokenizer,
+            )
+        except ValueError as exc:
+            raise InvalidRequestError(
+                f"vLLM refuses {structured.param}: {exc}", param=structured.param
+            ) from None
 
     @property
     def tokenizer(self) -> Any:

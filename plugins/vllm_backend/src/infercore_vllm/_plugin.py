@@ -13,6 +13,7 @@ CAPABILITIES = Capabilities(
     max_top_logprobs=20,
     lora=True,
     modalities=frozenset({"image", "video", "audio"}),
+    structured_output=True,
 )
 
 
