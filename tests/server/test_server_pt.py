@@ -19,6 +19,7 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from infercore.testing import deployed
+from infercore.testing._structured_suite import CITY_SCHEMA
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -182,33 +183,19 @@ def test_max_tokens_beyond_the_context_is_400(client: openai.OpenAI) -> None:
 
 CITY_FORMAT = {
     "type": "json_schema",
-    "json_schema": {
-        "name": "city",
-        "strict": True,
-        "schema": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "maxLength": 20},
-                "population_millions": {"type": "integer", "minimum": 0, "maximum": 99},
-            },
-            "required": ["city", "population_millions"],
-            "additionalProperties": False,
-        },
-    },
+    "json_schema": {"name": "city", "strict": True, "schema": CITY_SCHEMA},
 }
 
 
 def test_response_format_json_schema_validates_for_twenty_sampled_prompts(
     client: openai.OpenAI,
 ) -> None:
-    schema = CITY_FORMAT["json_schema"]["schema"]  # type: ignore[index]
-
     def ask(number: int) -> ChatCompletion:
         return client.chat.completions.create(
             model=SERVED,
             messages=[{"role": "user", "content": f"Describe city number {number} as JSON."}],
             temperature=1.0,
-            max_tokens=48,
+            max_tokens=64,
             response_format=CITY_FORMAT,  # type: ignore[arg-type]
         )
 
@@ -216,7 +203,7 @@ def test_response_format_json_schema_validates_for_twenty_sampled_prompts(
     with ThreadPoolExecutor(max_workers=20) as pool:
         completions = list(pool.map(ask, range(20)))
     for completion in completions:
-        jsonschema.validate(json.loads(completion.choices[0].message.content or ""), schema)
+        jsonschema.validate(json.loads(completion.choices[0].message.content or ""), CITY_SCHEMA)
         assert completion.choices[0].finish_reason == "stop"
 
 

@@ -13,6 +13,7 @@ from lora_models import make_lora_adapter
 from vllm_settings import VLLM_OPTIONS
 
 import infercore
+from infercore.testing._structured_suite import CITY_SCHEMA
 
 MODEL = "smollm2-135m-instruct"
 GREEDY = {"temperature": 0.0, "max_tokens": 32}
@@ -136,17 +137,6 @@ def test_lora_needs_enable_lora(adapter: Path) -> None:
         infercore.Engine(MODEL, backend="vllm", adapters={"a": str(adapter)}, **VLLM_OPTIONS)
 
 
-CITY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "city": {"type": "string", "maxLength": 20},
-        "population_millions": {"type": "integer", "minimum": 0, "maximum": 99},
-    },
-    "required": ["city", "population_millions"],
-    "additionalProperties": False,
-}
-
-
 @pytest.mark.parametrize(
     "constraint",
     [
@@ -160,7 +150,7 @@ def test_both_backends_give_the_same_structured_answers_greedy(
     vllm_engine: infercore.Engine, pt_engine: infercore.Engine, constraint: dict[str, Any]
 ) -> None:
     requests = [_chat(prompt) for prompt in PROMPTS[:4]]
-    config = {"temperature": 0.0, "max_tokens": 48, **constraint}
+    config = {"temperature": 0.0, "max_tokens": 64, **constraint}
     ours = [r.choices[0] for r in pt_engine.infer(requests, config)]
     theirs = [r.choices[0] for r in vllm_engine.infer(requests, config)]
     assert [c.message.content for c in theirs] == [c.message.content for c in ours]
