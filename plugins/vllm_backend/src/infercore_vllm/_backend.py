@@ -7,6 +7,7 @@ from contextlib import aclosing, nullcontext
 from dataclasses import replace
 from typing import Any
 
+from vllm.config import StructuredOutputsConfig
 from vllm.inputs import TextPrompt, TokensPrompt
 from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
@@ -61,17 +62,21 @@ def engine_args(model: str, options: VllmOptions) -> AsyncEngineArgs:
     settings: dict[str, Any] = {
         name: getattr(options, name) for name in _ENGINE_ARGS if getattr(options, name) is not None
     }
+    if "structured_outputs_config" not in options.engine_kwargs:
+        # xgrammar, as the pt backend uses, and JSON without optional whitespace,
+        # as it compiles it: a model may otherwise sample blank space without end.
+        # vLLM takes the whitespace setting for the whole engine only (a request's
+        # own flag is not read), and only with a named grammar backend.
+        settings["structured_outputs_config"] = StructuredOutputsConfig(
+            backend="xgrammar", disable_any_whitespace=True
+        )
     return AsyncEngineArgs(model=model, **settings, **options.engine_kwargs)
 
 
 def structured_outputs(structured: StructuredOutput) -> StructuredOutputsParams:
-    """vLLM's form of a constraint.
-
-    JSON comes without optional whitespace, as the pt backend compiles it: a
-    model may otherwise sample blank space without end.
-    """
+    """vLLM's form of a constraint (whitespace is the engine's setting: `engine_args`)."""
     if structured.kind == "json_schema":
-        return StructuredOutputsParams(json=structured.schema, disable_any_whitespace=True)
+        return StructuredOutputsParams(json=structured.schema)
     if structured.kind == "regex":
         return StructuredOutputsParams(regex=structured.spec)
     return StructuredOutputsParams(choice=structured.choices)
