@@ -142,7 +142,7 @@ def test_lora_needs_enable_lora(adapter: Path) -> None:
     [
         {"json_schema": CITY_SCHEMA},
         {"response_format": {"type": "json_object"}},
-        {"regex": r"[A-Z][a-z]+ [0-9]{2}"},
+        {"regex": r"[A-Z][a-z]{1,12} [0-9]{2}"},
         {"choice": ["Paris", "London", "Zürich"]},
     ],
 )

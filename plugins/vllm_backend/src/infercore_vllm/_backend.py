@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from vllm.config import StructuredOutputsConfig
+from vllm.exceptions import VLLMValidationError
 from vllm.inputs import TextPrompt, TokensPrompt
 from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
@@ -160,7 +161,7 @@ class VllmBackend(Backend[VllmOptions]):
                 config.structured_outputs_config,
                 self._tokenizer,
             )
-        except ValueError as exc:
+        except (ValueError, VLLMValidationError) as exc:
             raise InvalidRequestError(
                 f"vLLM refuses {structured.param}: {exc}", param=structured.param
             ) from None
