@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -43,7 +43,7 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class Row:
+class Row(Protocol):
     """One row's matcher: fills its bitmask row, accepts a token, says when it is done."""
 
     def fill(self, bitmask: torch.Tensor, index: int) -> None: ...
@@ -67,7 +67,7 @@ def xgrammar_engine(tokenizer: Any, vocab: int) -> Engine:
     )
     compile_s = time.perf_counter() - start
 
-    class XgrammarRow(Row):
+    class XgrammarRow:
         def __init__(self) -> None:
             self.matcher = xgr.GrammarMatcher(compiled)
 
@@ -97,7 +97,7 @@ def llguidance_engine(tokenizer: Any, vocab: int) -> Engine:
     assert not error, error
     compile_s = time.perf_counter() - start
 
-    class LlguidanceRow(Row):
+    class LlguidanceRow:
         def __init__(self) -> None:
             self.matcher = llguidance.LLMatcher(lltokenizer, grammar)
 
