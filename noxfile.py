@@ -268,6 +268,13 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_pt.py", *session.posargs)
 
 
+@nox.session(name="bench-structured")
+def bench_structured(session: nox.Session) -> None:
+    """The pt batch's output tokens/s with a JSON schema against without."""
+    install_pt(session)
+    session.run("python", "benchmarks/bench_structured.py", *session.posargs)
+
+
 @nox.session(name="bench-jobs")
 def bench_jobs(session: nox.Session) -> None:
     """A dataset job's rows/s against Engine.infer of the same rows, and one at a time."""

@@ -45,6 +45,7 @@ EXPECTED_INFERCORE = {
     "ModelNotFoundError",
     "OverCapacityError",
     "ServerUnreachableError",
+    "StructuredOutput",
     "PluginFailure",
     "PluginManager",
     "PoolingRequest",

@@ -302,7 +302,7 @@ def test_settings_given_as_csv_text_are_converted() -> None:
         ({"max_tokens": 8, "max_completion_tokens": 16}, "max_completion_tokens"),
         ({"top_logprobs": 2}, None),
         ({"model": "m", "logit_bias": {"50256": -100}}, "logit_bias"),
-        ({"model": "m", "response_format": {"type": "json_object"}}, "response_format"),
+        ({"model": "m", "response_format": {"type": "xml"}}, "response_format"),
         ({"temperature": 1.0, "category_name": "x"}, "category_name"),
     ],
 )

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import jsonschema
 import openai
+import pydantic
 import pytest
 from openai.types.chat import ChatCompletion
 
 from infercore.testing import deployed
+from infercore.testing._structured_suite import CITY_SCHEMA
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -181,6 +185,78 @@ def test_embeddings_on_a_generation_server_are_400_saying_how(client: openai.Ope
     with pytest.raises(openai.BadRequestError, match="task=embed") as caught:
         client.embeddings.create(model=SERVED, input="hi")
     assert caught.value.param == "model"
+
+
+CITY_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {"name": "city", "strict": True, "schema": CITY_SCHEMA},
+}
+
+
+def test_response_format_json_schema_validates_for_twenty_sampled_prompts(
+    client: openai.OpenAI,
+) -> None:
+    def ask(number: int) -> ChatCompletion:
+        return client.chat.completions.create(
+            model=SERVED,
+            messages=[{"role": "user", "content": f"Describe city number {number} as JSON."}],
+            temperature=1.0,
+            max_tokens=64,
+            response_format=CITY_FORMAT,  # type: ignore[arg-type]
+        )
+
+    # Sent at once, so that the server batches them.
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        completions = list(pool.map(ask, range(20)))
+    for completion in completions:
+        jsonschema.validate(json.loads(completion.choices[0].message.content or ""), CITY_SCHEMA)
+        assert completion.choices[0].finish_reason == "stop"
+
+
+class City(pydantic.BaseModel):
+    name: str = pydantic.Field(max_length=20)
+    country: str = pydantic.Field(max_length=20)
+
+
+def test_the_clients_parse_gives_the_pydantic_model(client: openai.OpenAI) -> None:
+    completion = client.chat.completions.parse(
+        model=SERVED, messages=QUESTION, temperature=0, max_tokens=48, response_format=City
+    )
+    parsed = completion.choices[0].message.parsed
+    assert isinstance(parsed, City)
+    assert parsed.name
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "param"),
+    [
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "bad", "schema": {"type": "objekt"}},
+                }
+            },
+            400,
+            "response_format",
+        ),
+        ({"extra_body": {"regex": "(unclosed"}}, 400, "regex"),
+        # Not a shape of response_format at all: a validation error, as for every field.
+        ({"response_format": {"type": "xml"}}, 422, "response_format"),
+    ],
+)
+def test_a_constraint_that_cannot_be_honoured_is_refused_naming_it(
+    client: openai.OpenAI, fields: dict[str, object], status: int, param: str
+) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(
+            model=SERVED,
+            messages=QUESTION,
+            max_tokens=4,
+            **fields,  # type: ignore[arg-type]
+        )
+    assert caught.value.status_code == status
+    assert caught.value.body["param"] == param  # type: ignore[index]
 
 
 def test_a_wrong_model_is_404_in_the_openai_shape(client: openai.OpenAI) -> None:

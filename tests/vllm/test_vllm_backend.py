@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from lora_models import make_lora_adapter
 from vllm_settings import VLLM_OPTIONS
 
 import infercore
+from infercore.testing._structured_suite import CITY_SCHEMA
 
 MODEL = "smollm2-135m-instruct"
 GREEDY = {"temperature": 0.0, "max_tokens": 32}
@@ -132,3 +135,35 @@ def test_a_sampling_setting_vllm_gets_is_honoured(vllm_engine: infercore.Engine)
 def test_lora_needs_enable_lora(adapter: Path) -> None:
     with pytest.raises(infercore.InvalidRequestError, match="enable_lora"):
         infercore.Engine(MODEL, backend="vllm", adapters={"a": str(adapter)}, **VLLM_OPTIONS)
+
+
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        {"json_schema": CITY_SCHEMA},
+        {"response_format": {"type": "json_object"}},
+        {"regex": r"[A-Z][a-z]{1,12} [0-9]{2}"},
+        {"choice": ["Paris", "London", "Zürich"]},
+    ],
+)
+def test_both_backends_give_the_same_structured_answers_greedy(
+    vllm_engine: infercore.Engine, pt_engine: infercore.Engine, constraint: dict[str, Any]
+) -> None:
+    requests = [_chat(prompt) for prompt in PROMPTS[:4]]
+    config = {"temperature": 0.0, "max_tokens": 64, **constraint}
+    ours = [r.choices[0] for r in pt_engine.infer(requests, config)]
+    theirs = [r.choices[0] for r in vllm_engine.infer(requests, config)]
+    assert [c.message.content for c in theirs] == [c.message.content for c in ours]
+    assert {c.finish_reason for c in theirs} == {"stop"}
+    if "json_schema" in constraint:
+        for choice in theirs:
+            jsonschema.validate(json.loads(choice.message.content or ""), CITY_SCHEMA)
+
+
+def test_a_constraint_vllm_cannot_compile_is_refused_before_generation(
+    vllm_engine: infercore.Engine,
+) -> None:
+    with pytest.raises(infercore.InvalidRequestError) as refused:
+        vllm_engine.infer([_chat(PROMPTS[0])], {"max_tokens": 4, "regex": "(unclosed"})
+    assert refused.value.param == "regex"
+    assert vllm_engine.backend.active_requests == 0

@@ -47,6 +47,7 @@ from infercore._media import (
 from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
 from infercore._registry import BackendSpec, ModelAlias
 from infercore._stats import InferStats
+from infercore._structured import StructuredOutput
 from infercore._types import (
     ChatCompletionChunk,
     ChatCompletionResponse,
@@ -96,6 +97,7 @@ __all__ = [
     "RequestConfig",
     "SamplingParams",
     "ServerUnreachableError",
+    "StructuredOutput",
     "Task",
     "TokenLogprobs",
     "Tokenizer",

@@ -17,6 +17,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from infercore._media import Modality
+from infercore._structured import StructuredOutput
 
 __all__ = [
     "Backend",
@@ -66,6 +67,9 @@ class Capabilities:
     max_top_logprobs: int | None = None
     modalities: frozenset[Modality] = frozenset()
     lora: bool = False
+    #: Whether it constrains answers to a JSON schema, a regex or a choice
+    #: (:attr:`SamplingParams.structured`).
+    structured_output: bool = False
 
     def __post_init__(self) -> None:
         unknown = self.sampling - SAMPLING_FIELDS
@@ -84,6 +88,8 @@ class Capabilities:
         words.extend(sorted(self.modalities))
         if self.lora:
             words.append("lora")
+        if self.structured_output:
+            words.append("structured-output")
         return words
 
 
@@ -153,6 +159,9 @@ class SamplingParams:
     ``max_tokens`` is always set: the engine bounds it by the model's context.
     ``logprobs`` is the number of alternatives to report per token, or
     ``None`` for no logprobs at all (``0`` reports only the chosen token's).
+    ``structured``, only for a backend that declares ``structured_output``,
+    constrains the text: the backend allows only tokens that keep it valid, and
+    finishes with ``"stop"`` once the constraint is complete.
     """
 
     max_tokens: int
@@ -166,6 +175,7 @@ class SamplingParams:
     seed: int | None = None
     ignore_eos: bool = False
     logprobs: int | None = None
+    structured: StructuredOutput | None = None
 
     @property
     def greedy(self) -> bool:
@@ -279,6 +289,17 @@ class Backend(abc.ABC, Generic[OptionsT]):
         request, not per choice.
         """
         return request
+
+    async def check_structured(self, structured: StructuredOutput) -> None:
+        """Refuse ``structured`` if this backend cannot compile it; by default accept it.
+
+        The engine awaits this once per request that asks for structured
+        output (only of a backend that declares ``structured_output``), before
+        anything of the answer is sent, so that a schema or pattern the grammar
+        engine refuses is an :class:`~infercore.InvalidRequestError` naming
+        ``structured.param`` (a 400 on the server), never an error mid-stream.
+        A backend may compile here what :meth:`generate` then reuses.
+        """
 
     @abc.abstractmethod
     def generate(self, request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:

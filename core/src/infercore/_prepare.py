@@ -27,6 +27,7 @@ from infercore._errors import InvalidRequestError
 from infercore._media import MediaFetcher, MediaLimits, load_audio, load_image, load_video
 from infercore._multimodal import MediaPlan, plan_media
 from infercore._stats import InferStats
+from infercore._structured import StructuredOutput, structured_output
 from infercore._types import InferRequest, RequestConfig
 
 __all__ = ["CONFIG_SAMPLING_FIELDS", "Job", "Preparer"]
@@ -76,6 +77,7 @@ class Preparer:
                 param="model",
             )
         self._check_supported(config)
+        structured = await self._structured(config)
         self._check_adapter(request)
         plan = plan_media(request)
         self._check_modalities(request, plan)
@@ -96,6 +98,7 @@ class Preparer:
             max_tokens=max_tokens,
             ignore_eos=config.ignore_eos,
             logprobs=(config.top_logprobs or 0) if config.logprobs else None,
+            structured=structured,
             **{name: getattr(config, name) for name in CONFIG_SAMPLING_FIELDS},
         )
         # Each choice gets its own seed, so n samples differ yet repeat exactly.
@@ -129,6 +132,20 @@ class Preparer:
                 param="max_tokens",
             )
         return config.max_tokens or room
+
+    async def _structured(self, config: RequestConfig) -> StructuredOutput | None:
+        """The config's constraint, checked by the core and compiled by the backend."""
+        structured = structured_output(config)
+        if structured is None:
+            return None
+        if not self.capabilities.structured_output:
+            raise InvalidRequestError(
+                f"backend {self.backend_name!r} does not support structured output "
+                f"({structured.param}); leave it out, or use a backend that does",
+                param=structured.param,
+            )
+        await self.backend.check_structured(structured)
+        return structured
 
     def _check_adapter(self, request: InferRequest) -> None:
         if request.adapter is not None and request.adapter not in self.adapters:

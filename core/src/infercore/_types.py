@@ -30,10 +30,15 @@ __all__ = [
     "InferRequest",
     "InputAudio",
     "InputAudioContent",
+    "JSONObjectResponseFormat",
+    "JSONSchemaFormat",
+    "JSONSchemaResponseFormat",
     "MediaURL",
     "RequestConfig",
+    "ResponseFormat",
     "StreamOptions",
     "TextContent",
+    "TextResponseFormat",
     "TokenLogprob",
     "TopLogprob",
     "Usage",
@@ -157,6 +162,50 @@ class StreamOptions(_Model):
     include_usage: bool = False
 
 
+class TextResponseFormat(_Model):
+    """Plain text: no constraint."""
+
+    type: Literal["text"] = "text"
+
+
+class JSONObjectResponseFormat(_Model):
+    """Any JSON object."""
+
+    type: Literal["json_object"] = "json_object"
+
+
+class JSONSchemaFormat(_Model):
+    """A named JSON schema that the answer must follow (OpenAI's ``json_schema`` object).
+
+    The schema is ``schema`` on the wire; in Python it is ``schema_``, since
+    pydantic models own a ``schema`` attribute. No schema means any JSON object.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    #: The answer always follows the schema, strict or not: the flag is accepted as it is.
+    strict: bool | None = None
+
+
+class JSONSchemaResponseFormat(_Model):
+    """A JSON value valid under ``json_schema.schema``."""
+
+    type: Literal["json_schema"] = "json_schema"
+    json_schema: JSONSchemaFormat
+
+
+ResponseFormat = Annotated[
+    TextResponseFormat | JSONObjectResponseFormat | JSONSchemaResponseFormat,
+    Field(discriminator="type"),
+]
+
+#: The fields that constrain the answer's text; a config sets at most one of them.
+_STRUCTURED_FIELDS = ("response_format", "json_schema", "regex", "choice")
+
+
 class RequestConfig(_Model):
     """How to generate; the fields and their bounds are the OpenAI API's.
 
@@ -180,6 +229,14 @@ class RequestConfig(_Model):
     stream: bool = False
     stream_options: StreamOptions | None = None
     ignore_eos: bool = False
+    #: Structured output, OpenAI's way: text, any JSON object, or JSON under a schema.
+    response_format: ResponseFormat | None = None
+    #: The answer is one JSON value valid under this JSON Schema.
+    json_schema: dict[str, Any] | None = None
+    #: The whole answer matches this regular expression.
+    regex: str | None = None
+    #: The answer is exactly one of these strings.
+    choice: list[str] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -194,6 +251,11 @@ class RequestConfig(_Model):
             raise ValueError("top_logprobs needs logprobs=true")
         if self.stop is not None and any(s == "" for s in self.stop):
             raise ValueError("stop strings must not be empty")
+        given = [name for name in _STRUCTURED_FIELDS if getattr(self, name) is not None]
+        if isinstance(self.response_format, TextResponseFormat):
+            given.remove("response_format")
+        if len(given) > 1:
+            raise ValueError(f"give at most one of {', '.join(given)}: each constrains the answer")
         return self
 
 

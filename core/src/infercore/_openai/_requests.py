@@ -2,11 +2,11 @@
 
 Both extend :class:`infercore.RequestConfig`, so the sampling fields have the
 same names and bounds as the engine's and are validated once, when the body
-is parsed. A field this server cannot honour is refused with a 400 that names
-it, never ignored: OpenAI fields such as ``tools`` or ``response_format`` are
-accepted only with values that ask for nothing; a field OpenAI does not
-define is refused as unrecognized. ``user`` (and the like) are accepted and
-ignored, as the OpenAI API itself does.
+is parsed (``response_format`` among them, for structured output). A field
+this server cannot honour is refused with a 400 that names it, never ignored:
+OpenAI fields such as ``tools`` are accepted only with values that ask for
+nothing; a field OpenAI does not define is refused as unrecognized. ``user``
+(and the like) are accepted and ignored, as the OpenAI API itself does.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ _CHAT_NO_OPS: dict[str, tuple[Any, ...]] = {
     "tool_choice": (None, "none", "auto"),
     "functions": (None, []),
     "function_call": (None, "none", "auto"),
-    "response_format": (None, {"type": "text"}),
     "logit_bias": (None, {}),
     "modalities": (None, ["text"]),
     "audio": (None,),
@@ -157,7 +156,6 @@ class ChatCompletionRequest(GenerationBody):
     tool_choice: Any = None
     functions: Any = None
     function_call: Any = None
-    response_format: Any = None
     logit_bias: Any = None
     modalities: Any = None
     audio: Any = None

@@ -11,11 +11,12 @@ from __future__ import annotations
 from infercore.testing._contract_suite import ContractTests
 from infercore.testing._embedding_suite import EmbeddingTests
 from infercore.testing._generation_suite import GenerationTests
+from infercore.testing._structured_suite import StructuredTests
 
 __all__ = ["BackendConformance", "EmbeddingConformance"]
 
 
-class BackendConformance(GenerationTests, ContractTests, EmbeddingTests):
+class BackendConformance(GenerationTests, StructuredTests, ContractTests, EmbeddingTests):
     """Inherit from this class in a test module to run the suite on a backend.
 
     ``backend``, ``model`` and ``options`` say how to build the engine; one
@@ -23,9 +24,11 @@ class BackendConformance(GenerationTests, ContractTests, EmbeddingTests):
     generation so the suite stays quick on a CPU. Override the ``adapters``
     fixture (two LoRA adapters for the model) and the ``media_engine`` fixture
     (an engine of the backend on a model that takes images) where the backend
-    declares LoRA and images; the tests that need them skip otherwise. A backend
-    that declares the ``embed`` task names an embedding model in ``embed_model``
-    (and its options in ``embed_options``) for the embedding tests.
+    declares LoRA and images; the tests that need them skip otherwise. Structured
+    output is checked where the backend declares ``structured_output``, and must
+    be refused where it does not. A backend that declares the ``embed`` task names
+    an embedding model in ``embed_model`` (and its options in ``embed_options``)
+    for the embedding tests.
     """
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import warnings
 from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import Any
@@ -21,8 +22,10 @@ from infercore import (
     PoolingRequest,
     PreparedRequest,
     SamplingParams,
+    StructuredOutput,
 )
 from infercore_pt._encoder import SentenceEncoder
+from infercore_pt._grammar import Grammars
 from infercore_pt._inputs import MediaInputs, encode_media
 from infercore_pt._options import PtOptions
 from infercore_pt._processor import load_multimodal_processor
@@ -101,6 +104,7 @@ class PtBackend(Backend[PtOptions]):
             or self._tokenizer.model_max_length
         )
         eos_ids = _eos_ids(self._model, self._tokenizer)
+        self._eos_ids = eos_ids
         pad_id = self._tokenizer.pad_token_id
         if pad_id is None:
             pad_id = min(eos_ids) if eos_ids else 0
@@ -153,6 +157,16 @@ class PtBackend(Backend[PtOptions]):
             self._model.enable_adapters()
         self._adapter = name
 
+    @functools.cached_property
+    def _grammars(self) -> Grammars:
+        """Built on the first request for structured output: it reads the whole vocabulary."""
+        vocab_size = self._model.config.get_text_config().vocab_size
+        return Grammars(self._tokenizer, vocab_size, self._eos_ids)
+
+    async def check_structured(self, structured: StructuredOutput) -> None:
+        # Compiled now, off the loop, so that generate finds it in the cache.
+        await asyncio.to_thread(lambda: self._grammars.compile(structured))
+
     @property
     def hf_model(self) -> Any:
         """The transformers model, for inspection; the scheduler's thread runs it."""
@@ -197,11 +211,12 @@ class PtBackend(Backend[PtOptions]):
         if request.has_media and media is None:
             raise EngineError("a request with media reached generate without prepare")
         prompt_ids = request.prompt_token_ids
+        grammar = None if params.structured is None else self._grammars.row(params.structured)
         steps: asyncio.Queue[Step | BaseException] = asyncio.Queue()
         sequence = SequenceState(
             prompt_ids=prompt_ids,
             params=params,
-            row=RowState.create(params, prompt_ids, self._model.device),
+            row=RowState.create(params, prompt_ids, self._model.device, grammar),
             loop=asyncio.get_running_loop(),
             receive=steps.put_nowait,
             batch_key=request.adapter,

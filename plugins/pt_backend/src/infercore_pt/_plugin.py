@@ -17,6 +17,7 @@ CAPABILITIES = Capabilities(
     max_top_logprobs=20,
     modalities=frozenset({"image", "video", "audio"}),
     lora=True,
+    structured_output=True,
 )
 
 

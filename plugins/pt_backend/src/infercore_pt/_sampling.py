@@ -8,28 +8,34 @@ from dataclasses import dataclass
 import torch
 
 from infercore import SamplingParams, TokenLogprobs
+from infercore_pt._grammar import RowGrammar, mask_logits
 
 __all__ = ["RowState", "sample"]
 
 
 @dataclass
 class RowState:
-    """What sampling needs to know of one sequence."""
+    """What sampling needs to know of one sequence; ``grammar`` for structured output."""
 
     params: SamplingParams
     prompt_ids: Sequence[int]
     output_ids: list[int]
     generator: torch.Generator | None
+    grammar: RowGrammar | None = None
 
     @classmethod
     def create(
-        cls, params: SamplingParams, prompt_ids: Sequence[int], device: torch.device
+        cls,
+        params: SamplingParams,
+        prompt_ids: Sequence[int],
+        device: torch.device,
+        grammar: RowGrammar | None = None,
     ) -> RowState:
         generator = None
         if params.seed is not None:
             generator = torch.Generator(device=device)
             generator.manual_seed(params.seed)
-        return cls(params, prompt_ids, [], generator)
+        return cls(params, prompt_ids, [], generator, grammar)
 
     @property
     def penalised(self) -> bool:
@@ -90,7 +96,8 @@ def sample(
     """The next token of each row, and its logprobs where the row asked for them.
 
     Logprobs are those of the model's distribution before any sampling
-    setting, as vLLM reports them by default.
+    setting or grammar, as vLLM reports them by default. A row with a grammar
+    picks only among the tokens it allows.
     """
     logits = logits.float()
     want_logprobs = [r.params.logprobs for r in rows]
@@ -100,6 +107,7 @@ def sample(
         for index, row in enumerate(rows):
             if row.penalised:
                 _apply_penalties(logits[index], row)
+    mask_logits(logits, [r.grammar for r in rows])
     tokens = logits.argmax(dim=-1)
     sampling = [i for i, r in enumerate(rows) if not r.params.greedy]
     if sampling:

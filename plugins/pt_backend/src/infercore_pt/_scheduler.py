@@ -185,8 +185,17 @@ class Scheduler:
                 continue
             token = tokens[index]
             sequence.row.output_ids.append(token)
+            grammar = sequence.row.grammar
+            if grammar is not None and not grammar.accept(token):
+                # The mask allowed only what the grammar accepts: a row that
+                # gets here has no allowed token left (a grammar that cannot end).
+                out.append((sequence, EngineError("the grammar allowed no next token")))
+                continue
+            # A complete grammar ends the text even under ignore_eos: it allows no more.
+            ended = grammar.done if grammar is not None else False
+            eos = token in self._eos_ids and not sequence.params.ignore_eos
             finish: FinishReason | None = None
-            if token in self._eos_ids and not sequence.params.ignore_eos:
+            if ended or eos:
                 finish = "stop"
             elif len(sequence.row.output_ids) >= sequence.params.max_tokens:
                 finish = "length"

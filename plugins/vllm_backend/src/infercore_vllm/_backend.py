@@ -9,10 +9,12 @@ from contextlib import aclosing, nullcontext
 from dataclasses import replace
 from typing import Any
 
+from vllm.config import StructuredOutputsConfig
+from vllm.exceptions import VLLMValidationError
 from vllm.inputs import TextPrompt, TokensPrompt
 from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
-from vllm.sampling_params import RequestOutputKind
+from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 from vllm.transformers_utils.processor import cached_processor_from_config
 from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -24,6 +26,7 @@ from infercore import (
     PoolingRequest,
     PreparedRequest,
     SamplingParams,
+    StructuredOutput,
     TokenLogprobs,
     VideoClip,
 )
@@ -67,7 +70,24 @@ def engine_args(model: str, options: VllmOptions) -> AsyncEngineArgs:
         # The pooling runner: the model's own pooler (read from its sentence-transformers
         # config where it has one), or a generative model converted to embed.
         settings["runner"] = "pooling"
+    if "structured_outputs_config" not in options.engine_kwargs:
+        # xgrammar, as the pt backend uses, and JSON without optional whitespace,
+        # as it compiles it: a model may otherwise sample blank space without end.
+        # vLLM takes the whitespace setting for the whole engine only (a request's
+        # own flag is not read), and only with a named grammar backend.
+        settings["structured_outputs_config"] = StructuredOutputsConfig(
+            backend="xgrammar", disable_any_whitespace=True
+        )
     return AsyncEngineArgs(model=model, **settings, **options.engine_kwargs)
+
+
+def structured_outputs(structured: StructuredOutput) -> StructuredOutputsParams:
+    """vLLM's form of a constraint (whitespace is the engine's setting: `engine_args`)."""
+    if structured.kind == "json_schema":
+        return StructuredOutputsParams(json=structured.schema)
+    if structured.kind == "regex":
+        return StructuredOutputsParams(regex=structured.spec)
+    return StructuredOutputsParams(choice=structured.choices)
 
 
 def sampling_params(params: SamplingParams) -> VllmSamplingParams:
@@ -87,6 +107,8 @@ def sampling_params(params: SamplingParams) -> VllmSamplingParams:
     }
     if params.top_k is not None:
         settings["top_k"] = max(params.top_k, 0)  # vLLM: 0 disables top-k
+    if params.structured is not None:
+        settings["structured_outputs"] = structured_outputs(params.structured)
     return VllmSamplingParams(
         n=1,
         max_tokens=params.max_tokens,
@@ -133,6 +155,23 @@ class VllmBackend(Backend[VllmOptions]):
                 f"vLLM cannot load LoRA adapter {name!r} from {path}: {exc}", param="adapters"
             ) from exc
         self._adapters[name] = adapter
+
+    async def check_structured(self, structured: StructuredOutput) -> None:
+        # vLLM's own check of a request, as its engine makes it on submission,
+        # but before anything is sent: what none of its grammar backends takes.
+        config = self._engine.vllm_config
+        probe = VllmSamplingParams(max_tokens=1, structured_outputs=structured_outputs(structured))
+        try:
+            probe.verify(
+                config.model_config,
+                config.speculative_config,
+                config.structured_outputs_config,
+                self._tokenizer,
+            )
+        except (ValueError, VLLMValidationError) as exc:
+            raise InvalidRequestError(
+                f"vLLM refuses {structured.param}: {exc}", param=structured.param
+            ) from None
 
     @property
     def tokenizer(self) -> Any:

@@ -14,6 +14,7 @@ CAPABILITIES = Capabilities(
     max_top_logprobs=20,
     lora=True,
     modalities=frozenset({"image", "video", "audio"}),
+    structured_output=True,
 )
 
 

@@ -1,0 +1,92 @@
+"""Structured output: the one constraint a request puts on the text of its answer.
+
+A :class:`~infercore.RequestConfig` asks for it in one of four ways (OpenAI's
+``response_format``, or ``json_schema``, ``regex`` or ``choice``); the engine
+turns that into one :class:`StructuredOutput`, checked here before any backend
+sees it, and hands it to the backend in :class:`~infercore.SamplingParams`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jsonschema
+
+from infercore._errors import InvalidRequestError
+from infercore._types import JSONObjectResponseFormat, JSONSchemaResponseFormat, RequestConfig
+
+__all__ = ["StructuredKind", "StructuredOutput", "structured_output"]
+
+#: ``json_schema``: the text is one JSON value valid under the schema; ``regex``: the
+#: text matches the pattern in full; ``choice``: the text is exactly one of the choices.
+StructuredKind = Literal["json_schema", "regex", "choice"]
+
+#: What ``{"type": "json_object"}`` asks for: any JSON object.
+_ANY_OBJECT: dict[str, Any] = {"type": "object"}
+
+
+@dataclass(frozen=True)
+class StructuredOutput:
+    """One constraint on a sequence's text, as a small hashable value.
+
+    ``spec`` is the schema as JSON text with sorted keys (so equal schemas are
+    equal values, and a backend may cache what it compiles under it), the
+    pattern, or the choices as a JSON list. ``param`` names the request field it
+    came from, for the backend's refusals; it takes no part in equality.
+    """
+
+    kind: StructuredKind
+    spec: str
+    param: str = field(default="json_schema", compare=False)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema of a ``json_schema`` constraint."""
+        if self.kind != "json_schema":
+            raise ValueError(f"a {self.kind} constraint has no schema")
+        value: dict[str, Any] = json.loads(self.spec)
+        return value
+
+    @property
+    def choices(self) -> list[str]:
+        """The alternatives of a ``choice`` constraint."""
+        if self.kind != "choice":
+            raise ValueError(f"a {self.kind} constraint has no choices")
+        value: list[str] = json.loads(self.spec)
+        return value
+
+
+def _checked_schema(schema: dict[str, Any], param: str) -> str:
+    """``schema`` as canonical JSON text, once it is a valid JSON Schema."""
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "the top level"
+        raise InvalidRequestError(
+            f"{param} is not a valid JSON Schema (at {where}): {exc.message}", param=param
+        ) from None
+    return json.dumps(schema, sort_keys=True)
+
+
+def structured_output(config: RequestConfig) -> StructuredOutput | None:
+    """The constraint ``config`` asks for, or ``None``; an invalid schema is refused here.
+
+    ``RequestConfig`` already allows at most one way of asking.
+    """
+    response_format = config.response_format
+    if isinstance(response_format, JSONObjectResponseFormat):
+        return StructuredOutput("json_schema", json.dumps(_ANY_OBJECT), "response_format")
+    if isinstance(response_format, JSONSchemaResponseFormat):
+        schema = response_format.json_schema.schema_ or _ANY_OBJECT
+        return StructuredOutput(
+            "json_schema", _checked_schema(schema, "response_format"), "response_format"
+        )
+    if config.json_schema is not None:
+        return StructuredOutput("json_schema", _checked_schema(config.json_schema, "json_schema"))
+    if config.regex is not None:
+        return StructuredOutput("regex", config.regex, "regex")
+    if config.choice is not None:
+        return StructuredOutput("choice", json.dumps(config.choice), "choice")
+    return None
