@@ -25,8 +25,15 @@ from infercore._chat import render_prompt
 from infercore._errors import InvalidRequestError
 from infercore._media import MediaFetcher, MediaLimits, load_audio, load_image, load_video
 from infercore._multimodal import MediaPlan, plan_media
+from infercore._parsers import (
+    ForcedCallsParser,
+    OutputParsing,
+    ReasoningParser,
+    ToolParser,
+    forced_calls_schema,
+)
 from infercore._stats import InferStats
-from infercore._types import InferRequest, RequestConfig
+from infercore._types import InferRequest, NamedToolChoice, RequestConfig
 
 __all__ = ["CONFIG_SAMPLING_FIELDS", "Job", "Preparer"]
 
@@ -44,6 +51,8 @@ class Job:
     samples: tuple[SamplingParams, ...]
     config: RequestConfig
     stats: InferStats | None
+    #: How each choice's text splits into reasoning, content and tool calls.
+    parsing: OutputParsing
 
 
 @dataclass(frozen=True)
@@ -62,12 +71,16 @@ class Preparer:
     media_limits: MediaLimits
     #: The engine's fetcher, made on first use (text-only engines never open one).
     fetcher: Callable[[], MediaFetcher]
+    #: The engine's tool-call format; None: requests with tools are refused.
+    tool_parser: ToolParser | None = None
+    reasoning_parser: ReasoningParser | None = None
 
     async def prepare(
         self, request: InferRequest, config: RequestConfig, stats: InferStats | None
     ) -> Job:
         self._check_supported(config)
         self._check_adapter(request)
+        config = self._constrained(request, config)
         plan = plan_media(request)
         self._check_modalities(request, plan)
         media = await self._load_media(plan) if plan.has_media else {}
@@ -101,6 +114,42 @@ class Preparer:
             samples=(base, *others),
             config=config,
             stats=stats,
+            parsing=OutputParsing(
+                prompt,
+                self.reasoning_parser,
+                self._tool_parser(request),
+                single_call=request.parallel_tool_calls is False,
+            ),
+        )
+
+    def _tool_parser(self, request: InferRequest) -> ToolParser | None:
+        """What finds the calls in the answers to ``request``; None: it offers no tools."""
+        choice = request.tool_choice
+        if not request.tools or choice == "none":
+            return None
+        if isinstance(choice, NamedToolChoice):
+            return ForcedCallsParser(choice.function.name)
+        if choice == "required":
+            return ForcedCallsParser(None)
+        if self.tool_parser is None:
+            raise InvalidRequestError(
+                "this engine parses no tool calls: start it with a tool-call parser "
+                "(Engine(tool_call_parser=...), infercore deploy --tool-call-parser NAME), "
+                'or send tool_choice="none"',
+                param="tools",
+            )
+        return self.tool_parser
+
+    def _constrained(self, request: InferRequest, config: RequestConfig) -> RequestConfig:
+        """``config`` for ``request``, under the JSON Schema its tool_choice demands, if any."""
+        schema = forced_calls_schema(request)
+        if schema is None:
+            return config
+        # Only output constrained to the schema is certain to parse as calls.
+        raise InvalidRequestError(
+            f"backend {self.backend_name!r} cannot constrain its output to a JSON schema, "
+            'which tool_choice "required" or a named function needs; use "auto"',
+            param="tool_choice",
         )
 
     def _max_tokens(self, prompt_tokens: int, config: RequestConfig) -> int:

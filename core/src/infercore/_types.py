@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 __all__ = [
     "AssistantMessage",
@@ -22,8 +22,12 @@ __all__ = [
     "ChoiceLogprobs",
     "ChunkChoice",
     "ContentPart",
+    "DeltaFunctionCall",
     "DeltaMessage",
+    "DeltaToolCall",
     "FinishReason",
+    "FunctionCall",
+    "FunctionName",
     "ImageContent",
     "ImageURL",
     "ImageURLContent",
@@ -31,17 +35,20 @@ __all__ = [
     "InputAudio",
     "InputAudioContent",
     "MediaURL",
+    "NamedToolChoice",
     "RequestConfig",
     "StreamOptions",
     "TextContent",
     "TokenLogprob",
+    "ToolCall",
+    "ToolChoice",
     "TopLogprob",
     "Usage",
     "VideoContent",
     "VideoURLContent",
 ]
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
 
 
 class _Model(BaseModel):
@@ -114,11 +121,57 @@ ContentPart = Annotated[
 ]
 
 
+# -- tool calls ---------------------------------------------------------------
+
+
+class FunctionCall(BaseModel):
+    """A call's function: its name and its arguments as JSON text, as OpenAI sends them."""
+
+    name: str
+    arguments: str
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class DeltaFunctionCall(BaseModel):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class DeltaToolCall(BaseModel):
+    """A piece of a streamed tool call; clients join the pieces of one ``index``."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: DeltaFunctionCall
+
+
+class FunctionName(_Model):
+    name: str
+
+
+class NamedToolChoice(_Model):
+    type: Literal["function"] = "function"
+    function: FunctionName
+
+
+#: ``none``: tools are neither shown to the model nor parsed; ``auto``: the model may call
+#: them; ``required``: it must call one or more; a named function: it must call that one.
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+
+
 class ChatMessage(_Model):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    #: The calls an assistant made earlier in the conversation.
+    tool_calls: list[ToolCall] | None = None
+    #: The call a ``tool`` message answers.
     tool_call_id: str | None = None
 
     @model_validator(mode="after")
@@ -142,7 +195,11 @@ class InferRequest(_Model):
     images: list[str] = Field(default_factory=list)
     videos: list[str] = Field(default_factory=list)
     audios: list[str] = Field(default_factory=list)
+    #: Function tools in OpenAI's shape; the model's chat template shows them to it.
     tools: list[dict[str, Any]] | None = None
+    tool_choice: ToolChoice | None = None
+    #: ``False``: at most one call per answer.
+    parallel_tool_calls: bool | None = None
     #: A LoRA adapter the engine loaded (``Engine(..., adapters=...)``); None: the base model.
     adapter: str | None = None
 
@@ -151,6 +208,39 @@ class InferRequest(_Model):
         if (self.messages is None) == (self.prompt is None):
             raise ValueError("give either messages or prompt")
         return self
+
+    @field_validator("tools")
+    @classmethod
+    def _function_tools(cls, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for tool in tools or ():
+            function = tool.get("function")
+            if tool.get("type") != "function" or not isinstance(function, dict):
+                raise ValueError('each tool is {"type": "function", "function": {...}}')
+            if not isinstance(function.get("name"), str) or not function["name"]:
+                raise ValueError("each tool's function needs a name")
+            if not isinstance(function.get("parameters", {}), dict):
+                raise ValueError("a function's parameters are a JSON Schema object")
+        return tools
+
+    @model_validator(mode="after")
+    def _tool_choice_names_a_tool(self) -> InferRequest:
+        choice = self.tool_choice
+        if choice is None or choice in ("none", "auto"):
+            return self
+        names = [tool["function"]["name"] for tool in self.tools or ()]
+        if not names:
+            raise ValueError(f"tool_choice {_shown(choice)} needs tools")
+        if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+            raise ValueError(f"tool_choice names {choice.function.name!r}, which is not in tools")
+        return self
+
+    def tool_names(self) -> list[str]:
+        """The names of the request's functions, in order."""
+        return [tool["function"]["name"] for tool in self.tools or ()]
+
+
+def _shown(choice: ToolChoice) -> str:
+    return repr(choice) if isinstance(choice, str) else f"function {choice.function.name!r}"
 
 
 class StreamOptions(_Model):
@@ -224,8 +314,18 @@ class Usage(BaseModel):
 
 
 class AssistantMessage(BaseModel):
+    """The answer. ``reasoning`` is a reasoning model's thinking, apart from the answer;
+    on the wire it is also ``reasoning_content``, the name older clients read."""
+
     role: Literal["assistant"] = "assistant"
     content: str | None
+    reasoning: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reasoning_content(self) -> str | None:
+        return self.reasoning
 
 
 class Choice(BaseModel):
@@ -253,8 +353,17 @@ class ChatCompletionResponse(BaseModel):
 
 
 class DeltaMessage(BaseModel):
+    """A piece of the answer; ``reasoning`` is also ``reasoning_content`` on the wire."""
+
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[DeltaToolCall] | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reasoning_content(self) -> str | None:
+        return self.reasoning
 
 
 class ChunkChoice(BaseModel):
