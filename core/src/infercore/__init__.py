@@ -42,6 +42,13 @@ from infercore._media import (
     load_image,
     load_video,
 )
+from infercore._parsers import (
+    ParsedCall,
+    ReasoningParser,
+    ReasoningParserSpec,
+    ToolParser,
+    ToolParserSpec,
+)
 from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
 from infercore._registry import BackendSpec, ModelAlias
 from infercore._stats import InferStats
@@ -85,15 +92,20 @@ __all__ = [
     "ModelAlias",
     "ModelNotFoundError",
     "OverCapacityError",
+    "ParsedCall",
     "PluginFailure",
     "PluginManager",
     "PreparedRequest",
+    "ReasoningParser",
+    "ReasoningParserSpec",
     "RequestConfig",
     "SamplingParams",
     "ServerUnreachableError",
     "Task",
     "TokenLogprobs",
     "Tokenizer",
+    "ToolParser",
+    "ToolParserSpec",
     "UnknownBackendError",
     "Usage",
     "VideoClip",

@@ -142,7 +142,9 @@ class BackendRegistry:
         return alias.resolve() if alias is not None else model
 
 
-def _add_parser(table: dict[str, Any], spec: ToolParserSpec | ReasoningParserSpec, kind: str) -> None:
+def _add_parser(
+    table: dict[str, Any], spec: ToolParserSpec | ReasoningParserSpec, kind: str
+) -> None:
     if spec.name == "auto":
         raise InfercoreError(f"a {kind} may not be named 'auto'")
     if spec.name in table:

@@ -25,12 +25,12 @@ from infercore._types import (
     ChatCompletionChunk,
     ChatCompletionResponse,
     Choice,
+    ChoiceFinishReason,
     ChoiceLogprobs,
     ChunkChoice,
     DeltaFunctionCall,
     DeltaMessage,
     DeltaToolCall,
-    FinishReason,
     FunctionCall,
     TokenLogprob,
     ToolCall,
@@ -48,7 +48,7 @@ class _Step:
     text: str
     tokens: int
     logprobs: list[TokenLogprob] | None
-    finish_reason: FinishReason | None
+    finish_reason: ChoiceFinishReason | None
     prompt_tokens: int | None = None
     reasoning: str = ""
     calls: tuple[ToolCall, ...] = ()
@@ -88,7 +88,7 @@ class Responder:
             calls: list[ToolCall] = []
             logprobs: list[TokenLogprob] | None = [] if job.config.logprobs else None
             tokens = 0
-            finish: FinishReason = "length"
+            finish: ChoiceFinishReason = "length"
             async for step in self._choice(job, index):
                 prompt_tokens = step.prompt_tokens or prompt_tokens
                 texts.append(step.text)
@@ -191,7 +191,9 @@ class Responder:
         try:
             async for delta in deltas:
                 text = matcher.feed(delta.text)
-                finish: FinishReason | None = "stop" if matcher.stopped else delta.finish_reason
+                finish: ChoiceFinishReason | None = (
+                    "stop" if matcher.stopped else delta.finish_reason
+                )
                 if finish is not None and not matcher.stopped:
                     text += matcher.flush()
                 piece = parser.feed(text)

@@ -10,7 +10,17 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    computed_field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 __all__ = [
     "AssistantMessage",
@@ -19,6 +29,7 @@ __all__ = [
     "ChatCompletionResponse",
     "ChatMessage",
     "Choice",
+    "ChoiceFinishReason",
     "ChoiceLogprobs",
     "ChunkChoice",
     "ContentPart",
@@ -48,7 +59,10 @@ __all__ = [
     "VideoURLContent",
 ]
 
-FinishReason = Literal["stop", "length", "tool_calls"]
+#: Why a backend ended a generation.
+FinishReason = Literal["stop", "length"]
+#: Why a choice ended: as its generation did, or "tool_calls" where the model called tools.
+ChoiceFinishReason = Literal["stop", "length", "tool_calls"]
 
 
 class _Model(BaseModel):
@@ -222,21 +236,19 @@ class InferRequest(_Model):
                 raise ValueError("a function's parameters are a JSON Schema object")
         return tools
 
-    @model_validator(mode="after")
-    def _tool_choice_names_a_tool(self) -> InferRequest:
-        choice = self.tool_choice
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice_names_a_tool(
+        cls, choice: ToolChoice | None, info: ValidationInfo
+    ) -> ToolChoice | None:
         if choice is None or choice in ("none", "auto"):
-            return self
-        names = [tool["function"]["name"] for tool in self.tools or ()]
+            return choice
+        names = [tool["function"]["name"] for tool in info.data.get("tools") or ()]
         if not names:
             raise ValueError(f"tool_choice {_shown(choice)} needs tools")
         if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
             raise ValueError(f"tool_choice names {choice.function.name!r}, which is not in tools")
-        return self
-
-    def tool_names(self) -> list[str]:
-        """The names of the request's functions, in order."""
-        return [tool["function"]["name"] for tool in self.tools or ()]
+        return choice
 
 
 def _shown(choice: ToolChoice) -> str:
@@ -313,26 +325,38 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-class AssistantMessage(BaseModel):
-    """The answer. ``reasoning`` is a reasoning model's thinking, apart from the answer;
-    on the wire it is also ``reasoning_content``, the name older clients read."""
+class _WithReasoning(BaseModel):
+    """``reasoning``: a reasoning model's thinking, apart from its answer. On the wire it
+    is sent under both names clients read, ``reasoning`` (vLLM's today) and
+    ``reasoning_content`` (vLLM's before, DeepSeek's, and what LiteLLM and LangChain
+    read), and left out when there is none, as OpenAI's own answers have no such field."""
 
-    role: Literal["assistant"] = "assistant"
-    content: str | None
     reasoning: str | None = None
-    tool_calls: list[ToolCall] | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def reasoning_content(self) -> str | None:
         return self.reasoning
 
+    @model_serializer(mode="wrap")
+    def _reasoning_when_present(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if self.reasoning is None and isinstance(data, dict):
+            del data["reasoning"], data["reasoning_content"]
+        return data
+
+
+class AssistantMessage(_WithReasoning):
+    role: Literal["assistant"] = "assistant"
+    content: str | None
+    tool_calls: list[ToolCall] | None = None
+
 
 class Choice(BaseModel):
     index: int
     message: AssistantMessage
     logprobs: ChoiceLogprobs | None = None
-    finish_reason: FinishReason
+    finish_reason: ChoiceFinishReason
 
 
 def _completion_id() -> str:
@@ -352,25 +376,17 @@ class ChatCompletionResponse(BaseModel):
     usage: Usage
 
 
-class DeltaMessage(BaseModel):
-    """A piece of the answer; ``reasoning`` is also ``reasoning_content`` on the wire."""
-
+class DeltaMessage(_WithReasoning):
     role: Literal["assistant"] | None = None
     content: str | None = None
-    reasoning: str | None = None
     tool_calls: list[DeltaToolCall] | None = None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def reasoning_content(self) -> str | None:
-        return self.reasoning
 
 
 class ChunkChoice(BaseModel):
     index: int
     delta: DeltaMessage
     logprobs: ChoiceLogprobs | None = None
-    finish_reason: FinishReason | None = None
+    finish_reason: ChoiceFinishReason | None = None
 
 
 class ChatCompletionChunk(BaseModel):
