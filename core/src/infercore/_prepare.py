@@ -133,7 +133,8 @@ class Preparer:
             return ForcedCallsParser(None)
         if self.tool_parser is None:
             raise InvalidRequestError(
-                "this engine parses no tool calls: start it with a tool-call parser "
+                "this engine parses no tool calls, so it takes no tools: start it with a "
+                "tool-call parser "
                 "(Engine(tool_call_parser=...), infercore deploy --tool-call-parser NAME), "
                 'or send tool_choice="none"',
                 param="tools",

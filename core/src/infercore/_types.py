@@ -53,6 +53,7 @@ __all__ = [
     "TokenLogprob",
     "ToolCall",
     "ToolChoice",
+    "ToolFields",
     "TopLogprob",
     "Usage",
     "VideoContent",
@@ -195,33 +196,15 @@ class ChatMessage(_Model):
         return self
 
 
-class InferRequest(_Model):
-    """One conversation to continue, or one raw prompt to complete.
+class ToolFields(_Model):
+    """The tool fields of a chat request, checked together: the request's and the
+    ``/v1/chat/completions`` body's alike."""
 
-    Media may be given inside the messages as content parts, or as ``<image>``,
-    ``<video>`` and ``<audio>`` tags in the text with the files listed in order
-    in ``images``, ``videos`` and ``audios``. ``prompt`` is for base models:
-    the text is completed as it is, with no chat template.
-    """
-
-    messages: list[ChatMessage] | None = Field(default=None, min_length=1)
-    prompt: str | None = None
-    images: list[str] = Field(default_factory=list)
-    videos: list[str] = Field(default_factory=list)
-    audios: list[str] = Field(default_factory=list)
     #: Function tools in OpenAI's shape; the model's chat template shows them to it.
     tools: list[dict[str, Any]] | None = None
     tool_choice: ToolChoice | None = None
     #: ``False``: at most one call per answer.
     parallel_tool_calls: bool | None = None
-    #: A LoRA adapter the engine loaded (``Engine(..., adapters=...)``); None: the base model.
-    adapter: str | None = None
-
-    @model_validator(mode="after")
-    def _messages_or_prompt(self) -> InferRequest:
-        if (self.messages is None) == (self.prompt is None):
-            raise ValueError("give either messages or prompt")
-        return self
 
     @field_validator("tools")
     @classmethod
@@ -236,19 +219,53 @@ class InferRequest(_Model):
                 raise ValueError("a function's parameters are a JSON Schema object")
         return tools
 
+    @staticmethod
+    def tool_choice_problem(
+        choice: ToolChoice | None, tools: list[dict[str, Any]] | None
+    ) -> str | None:
+        """Why ``choice`` cannot be met with ``tools``, or None."""
+        if choice is None or choice in ("none", "auto"):
+            return None
+        names = [tool["function"]["name"] for tool in tools or ()]
+        if not names:
+            return f"tool_choice {_shown(choice)} needs tools"
+        if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+            return f"tool_choice names {choice.function.name!r}, which is not in tools"
+        return None
+
+
+class InferRequest(ToolFields):
+    """One conversation to continue, or one raw prompt to complete.
+
+    Media may be given inside the messages as content parts, or as ``<image>``,
+    ``<video>`` and ``<audio>`` tags in the text with the files listed in order
+    in ``images``, ``videos`` and ``audios``. ``prompt`` is for base models:
+    the text is completed as it is, with no chat template.
+    """
+
+    messages: list[ChatMessage] | None = Field(default=None, min_length=1)
+    prompt: str | None = None
+    images: list[str] = Field(default_factory=list)
+    videos: list[str] = Field(default_factory=list)
+    audios: list[str] = Field(default_factory=list)
+    #: A LoRA adapter the engine loaded (``Engine(..., adapters=...)``); None: the base model.
+    adapter: str | None = None
+
     @field_validator("tool_choice")
     @classmethod
-    def _tool_choice_names_a_tool(
+    def _tool_choice_fits(
         cls, choice: ToolChoice | None, info: ValidationInfo
     ) -> ToolChoice | None:
-        if choice is None or choice in ("none", "auto"):
-            return choice
-        names = [tool["function"]["name"] for tool in info.data.get("tools") or ()]
-        if not names:
-            raise ValueError(f"tool_choice {_shown(choice)} needs tools")
-        if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
-            raise ValueError(f"tool_choice names {choice.function.name!r}, which is not in tools")
+        problem = cls.tool_choice_problem(choice, info.data.get("tools"))
+        if problem is not None:
+            raise ValueError(problem)
         return choice
+
+    @model_validator(mode="after")
+    def _messages_or_prompt(self) -> InferRequest:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("give either messages or prompt")
+        return self
 
 
 def _shown(choice: ToolChoice) -> str:

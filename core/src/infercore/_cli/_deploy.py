@@ -133,6 +133,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="JSON",
         help='most media items of a kind per prompt, such as \'{"image": 4, "video": 1}\'',
     )
+    parsing = parser.add_argument_group("tool calls and reasoning (see `infercore backends`)")
+    parsing.add_argument(
+        "--tool-call-parser",
+        metavar="NAME",
+        help="parse tool calls in this format (hermes, llama3_json, mistral, a plugin's, or "
+        "auto: the one the chat template shows); without it, requests with tools get 400",
+    )
+    parsing.add_argument(
+        "--reasoning-parser",
+        metavar="NAME",
+        help="answer a reasoning model's thinking apart, as reasoning (qwen3, deepseek_r1, "
+        "or auto)",
+    )
     add_generation_flags(parser)
 
 
@@ -174,7 +187,13 @@ def _run(args: argparse.Namespace) -> int:
     media = settings.media_limits()
     options: dict[str, Any] = dict(args.options)
     with Engine(
-        args.model, backend=args.backend, adapters=served_adapters, media=media, **options
+        args.model,
+        backend=args.backend,
+        adapters=served_adapters,
+        media=media,
+        tool_call_parser=args.tool_call_parser,
+        reasoning_parser=args.reasoning_parser,
+        **options,
     ) as engine:
         return serve(engine, settings)
 
