@@ -273,3 +273,26 @@ def test_a_parser_name_registered_twice_is_refused() -> None:
 
     with pytest.raises(infercore.InfercoreError, match="'hermes' is registered twice"):
         _ = _manager((Again(), "again")).registry
+
+
+@pytest.mark.parametrize("flag", ["--tool-call-parser", "--reasoning-parser"])
+def test_a_parser_flag_with_a_server_url_is_refused(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infercore._cli import main
+
+    # Port 9 (discard) is never asked: the flags are refused first.
+    code = main(["infer", "--base-url", "http://127.0.0.1:9/v1", flag, "hermes", "--query", "hi"])
+
+    assert code == 2
+    assert f"{flag} sets a local engine's parser" in capsys.readouterr().err
+
+
+def test_the_parser_flags_reach_the_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    from infercore._cli import main
+
+    code = main(["infer", "--model", "fake", "--backend", "fake", "--tool-call-parser", "nope",
+                 "--query", "hi"])  # fmt: skip
+
+    assert code == 2
+    assert "unknown tool_call_parser 'nope'" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from infercore._cli._flags import (
     add_engine_flags,
     add_generation_flags,
     generation_settings,
+    parser_names,
     positive_int,
 )
 from infercore._command import Command
@@ -133,19 +134,6 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="JSON",
         help='most media items of a kind per prompt, such as \'{"image": 4, "video": 1}\'',
     )
-    parsing = parser.add_argument_group("tool calls and reasoning (see `infercore backends`)")
-    parsing.add_argument(
-        "--tool-call-parser",
-        metavar="NAME",
-        help="parse tool calls in this format (hermes, llama3_json, mistral, a plugin's, or "
-        "auto: the one the chat template shows); without it, requests with tools get 400",
-    )
-    parsing.add_argument(
-        "--reasoning-parser",
-        metavar="NAME",
-        help="answer a reasoning model's thinking apart, as reasoning (qwen3, deepseek_r1, "
-        "or auto)",
-    )
     add_generation_flags(parser)
 
 
@@ -191,8 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         backend=args.backend,
         adapters=served_adapters,
         media=media,
-        tool_call_parser=args.tool_call_parser,
-        reasoning_parser=args.reasoning_parser,
+        **parser_names(args),
         **options,
     ) as engine:
         return serve(engine, settings)
