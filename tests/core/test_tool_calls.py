@@ -296,3 +296,23 @@ def test_the_parser_flags_reach_the_engine(capsys: pytest.CaptureFixture[str]) -
 
     assert code == 2
     assert "unknown tool_call_parser 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["reasoning", "reasoning_content"])
+def test_earlier_reasoning_is_taken_back_by_either_name(
+    engine: infercore.Engine, name: str
+) -> None:
+    earlier = {"role": "assistant", "content": "Paris.", name: "The capital is Paris."}
+    request = {"messages": [{"role": "user", "content": "Capital?"}, earlier,
+                            {"role": "user", "content": "Thanks"}]}  # fmt: skip
+
+    assert answer(engine, request).choices[0].message.content == "Thanks"
+    message = infercore.ChatMessage.model_validate(earlier)
+    assert message.reasoning == "The capital is Paris."
+
+
+def test_reasoning_under_both_names_must_agree() -> None:
+    with pytest.raises(ValueError, match="disagree"):
+        infercore.ChatMessage.model_validate(
+            {"role": "assistant", "content": "x", "reasoning": "a", "reasoning_content": "b"}
+        )

@@ -37,7 +37,7 @@ def render_prompt(
     if request.tools is not None and request.tool_choice != "none":
         kwargs["tools"] = request.tools
     try:
-        prompt = renderer.apply_chat_template(_with_argument_objects(conversation), **kwargs)
+        prompt = renderer.apply_chat_template(_for_template(conversation), **kwargs)
     except Exception as exc:
         # Templates raise on conversations they do not accept (a system
         # message where none is allowed, roles out of order): the request is
@@ -50,14 +50,17 @@ def render_prompt(
     return prompt
 
 
-def _with_argument_objects(conversation: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``conversation`` with each earlier call's arguments as an object (OpenAI sends JSON
-    text); arguments that are not JSON are refused, naming the messages."""
+def _for_template(conversation: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``conversation`` as templates read it: each earlier call's arguments as an object
+    (OpenAI sends JSON text; arguments that are not JSON are refused, naming the
+    messages), and earlier reasoning as ``reasoning_content``."""
     rendered = []
     for message in conversation:
         calls = message.get("tool_calls")
         if calls:
             message = {**message, "tool_calls": [_argument_object(call) for call in calls]}
+        if "reasoning" in message:
+            message = {**message, "reasoning_content": message["reasoning"]}
         rendered.append(message)
     return rendered
 

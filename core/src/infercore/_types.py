@@ -188,6 +188,20 @@ class ChatMessage(_Model):
     tool_calls: list[ToolCall] | None = None
     #: The call a ``tool`` message answers.
     tool_call_id: str | None = None
+    #: An earlier answer's reasoning, which clients send back as ``reasoning`` or
+    #: ``reasoning_content``; templates that show it read ``reasoning_content``.
+    reasoning: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reasoning_by_either_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "reasoning_content" in data:
+            data = dict(data)
+            content = data.pop("reasoning_content")
+            if data.get("reasoning") not in (None, content):
+                raise ValueError("reasoning and reasoning_content disagree; give one of them")
+            data["reasoning"] = content
+        return data
 
     @model_validator(mode="after")
     def _content_present(self) -> ChatMessage:
