@@ -183,18 +183,6 @@ def test_a_forced_tool_choice_is_refused_until_the_backend_constrains_output(
     assert caught.value.body["param"] == "tool_choice"  # type: ignore[index]
 
 
-def test_a_bad_tool_choice_is_a_400_naming_it(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(
-            model=SERVED,
-            messages=[QUESTION],
-            tools=[WEATHER_TOOL],
-            tool_choice={"type": "function", "function": {"name": "get_time"}},
-        )
-
-    assert caught.value.body["param"] == "tool_choice"  # type: ignore[index]
-
-
 def test_deploy_refuses_an_unknown_parser_before_loading(model: Path) -> None:
     result = subprocess.run(
         [*INFERCORE_COMMAND, "deploy", "--model", str(model), "--backend", "pt",
