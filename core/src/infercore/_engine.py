@@ -30,7 +30,7 @@ from infercore._coerce import (
 from infercore._errors import InvalidRequestError
 from infercore._loop import LoopThread
 from infercore._media import MediaLimits
-from infercore._parser_names import ParserNames as _ParserNames
+from infercore._parser_names import ParserNames
 from infercore._plugins import PluginManager, get_plugin_manager
 from infercore._prepare import Job, Preparer
 from infercore._resources import EngineResources
@@ -81,7 +81,7 @@ class Engine:
     ) -> None:
         registry = (plugins if plugins is not None else get_plugin_manager()).registry
         entry = registry.choose(backend)
-        parsers = _ParserNames(registry, tool_call_parser, reasoning_parser)
+        parsers = ParserNames(registry, tool_call_parser, reasoning_parser)
         if adapters and not entry.spec.capabilities.lora:
             raise InvalidRequestError(
                 f"backend {entry.spec.name!r} does not support LoRA adapters", param="adapters"

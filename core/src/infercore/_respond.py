@@ -68,6 +68,22 @@ def _tool_call(call: ParsedCall) -> ToolCall:
     )
 
 
+def _delta(step: _Step, calls_before: int) -> DeltaMessage:
+    """A step as a chunk's delta; each call whole, numbered after the choice's earlier ones."""
+    calls = [
+        DeltaToolCall(
+            index=calls_before + offset,
+            id=call.id,
+            type="function",
+            function=DeltaFunctionCall(name=call.function.name, arguments=call.function.arguments),
+        )
+        for offset, call in enumerate(step.calls)
+    ]
+    return DeltaMessage(
+        content=step.text or None, reasoning=step.reasoning or None, tool_calls=calls or None
+    )
+
+
 @dataclass
 class Responder:
     """Answers prepared jobs from one engine's backend, whole or as chunks."""
@@ -145,24 +161,8 @@ class Responder:
             prompt_tokens = step.prompt_tokens or prompt_tokens
             if step.empty:
                 continue  # held back: a possible stop string, markup, a partial character
-            first = calls_sent[index]
+            delta = _delta(step, calls_sent[index])
             calls_sent[index] += len(step.calls)
-            delta = DeltaMessage(
-                content=step.text or None,
-                reasoning=step.reasoning or None,
-                tool_calls=[
-                    DeltaToolCall(
-                        index=first + offset,
-                        id=call.id,
-                        type="function",
-                        function=DeltaFunctionCall(
-                            name=call.function.name, arguments=call.function.arguments
-                        ),
-                    )
-                    for offset, call in enumerate(step.calls)
-                ]
-                or None,
-            )
             yield chunk(
                 [
                     ChunkChoice(
