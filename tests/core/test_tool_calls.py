@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -316,3 +317,34 @@ def test_reasoning_under_both_names_must_agree() -> None:
         infercore.ChatMessage.model_validate(
             {"role": "assistant", "content": "x", "reasoning": "a", "reasoning_content": "b"}
         )
+
+
+def test_a_raw_prompt_is_left_as_text_and_takes_no_tools(engine: infercore.Engine) -> None:
+    # The fake answers a raw prompt's ChatML user turn, here a reasoning model's text.
+    prompt = "<|im_start|>user\n<think>x</think>y<|im_end|>\n<|im_start|>assistant\n"
+
+    with pytest.raises(InvalidRequestError, match="raw prompt") as caught:
+        engine.infer([{"prompt": "hi", "tools": [WEATHER_TOOL]}])
+    (response,) = engine.infer([{"prompt": prompt}], {"temperature": 0})
+
+    assert caught.value.param == "tools"
+    message = response.choices[0].message
+    assert (message.content, message.reasoning) == ("<think>x</think>y", None)
+
+
+def test_dataset_lines_keep_the_calls_and_the_reasoning(
+    engine: infercore.Engine, tmp_path: Path
+) -> None:
+    rows = [ask(CALL, tools=[WEATHER_TOOL]), ask("<think>Hmm.</think>Yes.")]
+
+    infercore.infer_dataset(
+        engine, rows, result_path=tmp_path / "out.jsonl", config={"temperature": 0}
+    )
+
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    called, thought = sorted(lines, key=lambda line: line["index"])
+    assert called["finish_reason"] == "tool_calls"
+    assert called["response"] is None
+    assert [call["function"]["name"] for call in called["tool_calls"]] == ["get_weather"]
+    assert (thought["reasoning"], thought["response"]) == ("Hmm.", "Yes.")
+    assert "tool_calls" not in thought

@@ -114,12 +114,23 @@ class Preparer:
             samples=(base, *others),
             config=config,
             stats=stats,
-            parsing=OutputParsing(
-                prompt,
-                self.reasoning_parser,
-                self._tool_parser(request),
-                single_call=request.parallel_tool_calls is False,
-            ),
+            parsing=self._parsing(request, prompt),
+        )
+
+    def _parsing(self, request: InferRequest, prompt: str) -> OutputParsing:
+        """How the answers to ``request`` are parsed: a raw prompt's are left as text."""
+        if request.prompt is not None:
+            if request.tools:
+                raise InvalidRequestError(
+                    "a raw prompt has no chat template to show tools to; send messages",
+                    param="tools",
+                )
+            return OutputParsing(prompt)
+        return OutputParsing(
+            prompt,
+            self.reasoning_parser,
+            self._tool_parser(request),
+            single_call=request.parallel_tool_calls is False,
         )
 
     def _tool_parser(self, request: InferRequest) -> ToolParser | None:
