@@ -235,3 +235,68 @@ def test_a_schema_name_must_be_what_openai_allows() -> None:
 def test_structured_output_is_listed_among_capabilities() -> None:
     assert "structured-output" in Capabilities(structured_output=True).describe()
     assert "structured-output" not in Capabilities().describe()
+
+
+WEATHER = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": SCHEMA},
+}
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "expected"),
+    [
+        ({"type": "function", "function": {"name": "get_weather"}}, SCHEMA),
+        (
+            "required",
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "anyOf": [
+                        {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string", "enum": ["get_weather"]},
+                                "parameters": SCHEMA,
+                            },
+                            "required": ["name", "parameters"],
+                        }
+                    ]
+                },
+            },
+        ),
+    ],
+)
+def test_a_forced_tool_choice_holds_the_answer_to_the_calls_schema(
+    structured_engine: infercore.Engine, tool_choice: object, expected: dict[str, Any]
+) -> None:
+    request = {**QUESTION[0], "tools": [WEATHER], "tool_choice": tool_choice}
+    structured_engine.infer([request], RequestConfig(max_tokens=2))
+
+    (checked,) = RecordingBackend.checked
+    assert checked.schema == expected
+    assert checked.param == "tools"
+    assert [params.structured for params in RecordingBackend.generated] == [checked]
+
+
+def test_a_forced_tool_choice_takes_no_second_constraint(
+    structured_engine: infercore.Engine,
+) -> None:
+    request = {**QUESTION[0], "tools": [WEATHER], "tool_choice": "required"}
+    with pytest.raises(InvalidRequestError, match="tool_choice") as caught:
+        structured_engine.infer([request], RequestConfig(max_tokens=2, regex="[a-z]+"))
+
+    assert caught.value.param == "regex"
+    assert RecordingBackend.checked == []
+
+
+def test_a_tool_whose_parameters_are_no_json_schema_is_refused_naming_tools(
+    structured_engine: infercore.Engine,
+) -> None:
+    broken = {"type": "function", "function": {"name": "f", "parameters": {"type": "objekt"}}}
+    request = {**QUESTION[0], "tools": [broken], "tool_choice": "required"}
+    with pytest.raises(InvalidRequestError, match="JSON Schema") as caught:
+        structured_engine.infer([request], RequestConfig(max_tokens=2))
+
+    assert caught.value.param == "tools"

@@ -44,6 +44,13 @@ from infercore._media import (
     load_image,
     load_video,
 )
+from infercore._parsers import (
+    ParsedCall,
+    ReasoningParser,
+    ReasoningParserSpec,
+    ToolParser,
+    ToolParserSpec,
+)
 from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
 from infercore._registry import BackendSpec, ModelAlias
 from infercore._stats import InferStats
@@ -90,10 +97,13 @@ __all__ = [
     "ModelAlias",
     "ModelNotFoundError",
     "OverCapacityError",
+    "ParsedCall",
     "PluginFailure",
     "PluginManager",
     "PoolingRequest",
     "PreparedRequest",
+    "ReasoningParser",
+    "ReasoningParserSpec",
     "RequestConfig",
     "SamplingParams",
     "ServerUnreachableError",
@@ -101,6 +111,8 @@ __all__ = [
     "Task",
     "TokenLogprobs",
     "Tokenizer",
+    "ToolParser",
+    "ToolParserSpec",
     "UnknownBackendError",
     "Usage",
     "VideoClip",

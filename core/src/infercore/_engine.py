@@ -32,6 +32,7 @@ from infercore._embedding_types import EmbeddingResponse
 from infercore._errors import InvalidRequestError
 from infercore._loop import LoopThread
 from infercore._media import MediaLimits
+from infercore._parser_names import ParserNames
 from infercore._plugins import PluginManager, get_plugin_manager
 from infercore._prepare import Job, Preparer
 from infercore._resources import EngineResources
@@ -59,7 +60,11 @@ class Engine:
     maps names to LoRA adapter paths, loaded at once and chosen per request
     with ``InferRequest.adapter``. ``media`` bounds and places the images,
     videos and audios that requests may load (by default a trusted caller's
-    limits: local files and private addresses allowed). ``plugins`` is the
+    limits: local files and private addresses allowed). ``tool_call_parser`` names the
+    tool-call format to parse from the model's text (``hermes``, ``llama3_json``,
+    ``mistral``, a plugin's, or ``auto``: the one the chat template shows); without one,
+    requests that offer tools are refused. ``reasoning_parser`` (``qwen3``,
+    ``deepseek_r1``, ``auto``) separates the model's thinking into ``reasoning``. ``plugins`` is the
     plugin manager to find the backend and model aliases in (by default the
     process's, over every installed plugin). The backend runs on a private
     event-loop thread, so the sync calls work from plain scripts and from
@@ -73,11 +78,14 @@ class Engine:
         *,
         adapters: Mapping[str, str] | None = None,
         media: MediaLimits | None = None,
+        tool_call_parser: str | None = None,
+        reasoning_parser: str | None = None,
         plugins: PluginManager | None = None,
         **options: Any,
     ) -> None:
         registry = (plugins if plugins is not None else get_plugin_manager()).registry
         entry = registry.choose(backend)
+        parsers = ParserNames(registry, tool_call_parser, reasoning_parser)
         if adapters and not entry.spec.capabilities.lora:
             raise InvalidRequestError(
                 f"backend {entry.spec.name!r} does not support LoRA adapters", param="adapters"
@@ -120,6 +128,14 @@ class Engine:
             self._finalizer()
             raise
         self._resources.backend = self._backend
+        template = getattr(self._backend.tokenizer, "chat_template", None)
+        try:
+            #: The parsers' names ("auto" settled), or None.
+            self.tool_call_parser, tools = parsers.tool_parser(template)
+            self.reasoning_parser, reasoning = parsers.reasoning_parser(template)
+        except BaseException:
+            self._finalizer()
+            raise
         self._preparer = Preparer(
             model=model,
             backend=self._backend,
@@ -129,6 +145,8 @@ class Engine:
             media_limits=self.media_limits,
             fetcher=self._resources.fetcher,
             task=self.task,
+            tool_parser=tools,
+            reasoning_parser=reasoning,
         )
         self._responder = Responder(model, self._backend, self.backend_name)
         self._embedder = Embedder(model, self._backend, self.backend_name, self.task)

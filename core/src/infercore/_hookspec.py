@@ -14,6 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from infercore._command import Command
+    from infercore._parsers import ReasoningParserSpec, ToolParserSpec
     from infercore._registry import BackendSpec, ModelAlias
 
 __all__ = ["hookimpl", "hookspec"]
@@ -51,4 +52,25 @@ def register_commands(register: Callable[[Command], None]) -> None:
     arguments, returning the exit code. Like ``register_backends``, this runs for
     every ``infercore`` invocation: import what the command needs inside ``run``.
     A name already taken is refused.
+    """
+
+
+@hookspec
+def register_tool_parsers(register: Callable[[ToolParserSpec], None]) -> None:
+    """Register tool-call formats by calling ``register(ToolParserSpec(...))`` once for each.
+
+    A :class:`~infercore.ToolParserSpec` names the format (``Engine(tool_call_parser=NAME)``,
+    ``deploy --tool-call-parser NAME``) and holds its :class:`~infercore.ToolParser`; its
+    ``template_marker`` is text only chat templates of this format hold, so that the name
+    ``auto`` can pick it. Parsers are plain Python: this runs whenever the registry is
+    built, and imports nothing heavy. A name already taken is refused.
+    """
+
+
+@hookspec
+def register_reasoning_parsers(register: Callable[[ReasoningParserSpec], None]) -> None:
+    """Register reasoning formats by calling ``register(ReasoningParserSpec(...))`` once for each.
+
+    As ``register_tool_parsers``, for a :class:`~infercore.ReasoningParser`
+    (``Engine(reasoning_parser=NAME)``, ``deploy --reasoning-parser NAME``).
     """

@@ -107,7 +107,7 @@ class PluginManager:
 
     @property
     def registry(self) -> BackendRegistry:
-        """Backends and models of every loaded plugin, built on first use."""
+        """Backends, models and parsers of every loaded plugin, built on first use."""
         with self._lock:
             if self._registry is None:
                 self._registry = self._build_registry()
@@ -133,6 +133,8 @@ class PluginManager:
             registry.add_model(alias)
 
         self._pm.hook.register_models(register=add_model)
+        self._pm.hook.register_tool_parsers(register=registry.add_tool_parser)
+        self._pm.hook.register_reasoning_parsers(register=registry.add_reasoning_parser)
         return registry
 
     def commands(self) -> list[Command]:

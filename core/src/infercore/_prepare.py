@@ -26,9 +26,16 @@ from infercore._chat import render_prompt
 from infercore._errors import InvalidRequestError
 from infercore._media import MediaFetcher, MediaLimits, load_audio, load_image, load_video
 from infercore._multimodal import MediaPlan, plan_media
+from infercore._parsers import (
+    ForcedCallsParser,
+    OutputParsing,
+    ReasoningParser,
+    ToolParser,
+    forced_calls_schema,
+)
 from infercore._stats import InferStats
-from infercore._structured import StructuredOutput, structured_output
-from infercore._types import InferRequest, RequestConfig
+from infercore._structured import StructuredOutput, schema_output, structured_output
+from infercore._types import InferRequest, NamedToolChoice, RequestConfig
 
 __all__ = ["CONFIG_SAMPLING_FIELDS", "Job", "Preparer"]
 
@@ -46,6 +53,8 @@ class Job:
     samples: tuple[SamplingParams, ...]
     config: RequestConfig
     stats: InferStats | None
+    #: How each choice's text splits into reasoning, content and tool calls.
+    parsing: OutputParsing
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,9 @@ class Preparer:
     fetcher: Callable[[], MediaFetcher]
     #: What the engine loaded the model for; only ``"generate"`` engines take requests.
     task: Task = "generate"
+    #: The engine's tool-call format; None: requests with tools are refused.
+    tool_parser: ToolParser | None = None
+    reasoning_parser: ReasoningParser | None = None
 
     async def prepare(
         self, request: InferRequest, config: RequestConfig, stats: InferStats | None
@@ -77,7 +89,7 @@ class Preparer:
                 param="model",
             )
         self._check_supported(config)
-        structured = await self._structured(config)
+        structured = await self._structured(request, config)
         self._check_adapter(request)
         plan = plan_media(request)
         self._check_modalities(request, plan)
@@ -113,7 +125,43 @@ class Preparer:
             samples=(base, *others),
             config=config,
             stats=stats,
+            parsing=self._parsing(request, prompt),
         )
+
+    def _parsing(self, request: InferRequest, prompt: str) -> OutputParsing:
+        """How the answers to ``request`` are parsed: a raw prompt's are left as text."""
+        if request.prompt is not None:
+            if request.tools:
+                raise InvalidRequestError(
+                    "a raw prompt has no chat template to show tools to; send messages",
+                    param="tools",
+                )
+            return OutputParsing(prompt)
+        return OutputParsing(
+            prompt,
+            self.reasoning_parser,
+            self._tool_parser(request),
+            single_call=request.parallel_tool_calls is False,
+        )
+
+    def _tool_parser(self, request: InferRequest) -> ToolParser | None:
+        """What finds the calls in the answers to ``request``; None: it offers no tools."""
+        choice = request.tool_choice
+        if not request.tools or choice == "none":
+            return None
+        if isinstance(choice, NamedToolChoice):
+            return ForcedCallsParser(choice.function.name)
+        if choice == "required":
+            return ForcedCallsParser(None)
+        if self.tool_parser is None:
+            raise InvalidRequestError(
+                "this engine parses no tool calls, so it takes no tools: start it with a "
+                "tool-call parser "
+                "(Engine(tool_call_parser=...), infercore deploy --tool-call-parser NAME), "
+                'or send tool_choice="none"',
+                param="tools",
+            )
+        return self.tool_parser
 
     def _max_tokens(self, prompt_tokens: int, config: RequestConfig) -> int:
         """``config.max_tokens``, or all the room left, once the prompt fits the context."""
@@ -133,12 +181,32 @@ class Preparer:
             )
         return config.max_tokens or room
 
-    async def _structured(self, config: RequestConfig) -> StructuredOutput | None:
-        """The config's constraint, checked by the core and compiled by the backend."""
+    async def _structured(
+        self, request: InferRequest, config: RequestConfig
+    ) -> StructuredOutput | None:
+        """The one constraint on the answer, checked by the core and compiled by the
+        backend: the config's, or the calls' JSON Schema that tool_choice "required" or a
+        named function demands (only output held to it is certain to parse as calls)."""
         structured = structured_output(config)
+        calls = forced_calls_schema(request)
+        if calls is not None:
+            if structured is not None:
+                raise InvalidRequestError(
+                    f"{structured.param} cannot constrain an answer that tool_choice already "
+                    "holds to the tool call; leave one of them out",
+                    param=structured.param,
+                )
+            # Made of the tools' parameter schemas: a fault in it is theirs.
+            structured = schema_output(calls, "tools")
         if structured is None:
             return None
         if not self.capabilities.structured_output:
+            if calls is not None:
+                raise InvalidRequestError(
+                    f"backend {self.backend_name!r} cannot constrain its output to a JSON "
+                    'schema, which tool_choice "required" or a named function needs; use "auto"',
+                    param="tool_choice",
+                )
             raise InvalidRequestError(
                 f"backend {self.backend_name!r} does not support structured output "
                 f"({structured.param}); leave it out, or use a backend that does",

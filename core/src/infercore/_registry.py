@@ -1,4 +1,4 @@
-"""What the plugins registered: backends by name, and model aliases."""
+"""What the plugins registered: backends by name, model aliases, and output parsers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from infercore._errors import (
     InfercoreError,
     UnknownBackendError,
 )
+from infercore._parsers import ReasoningParserSpec, ToolParserSpec
 
 __all__ = ["BackendRegistry", "BackendSpec", "ModelAlias", "RegisteredBackend"]
 
@@ -86,6 +87,8 @@ class RegisteredBackend:
 class BackendRegistry:
     backends: dict[str, RegisteredBackend] = field(default_factory=dict)
     models: dict[str, ModelAlias] = field(default_factory=dict)
+    tool_parsers: dict[str, ToolParserSpec] = field(default_factory=dict)
+    reasoning_parsers: dict[str, ReasoningParserSpec] = field(default_factory=dict)
 
     def add_backend(self, entry: RegisteredBackend) -> None:
         name = entry.spec.name
@@ -102,6 +105,12 @@ class BackendRegistry:
         if alias.name in self.models:
             raise InfercoreError(f"model alias {alias.name!r} is registered twice")
         self.models[alias.name] = alias
+
+    def add_tool_parser(self, spec: ToolParserSpec) -> None:
+        _add_parser(self.tool_parsers, spec, "tool parser")
+
+    def add_reasoning_parser(self, spec: ReasoningParserSpec) -> None:
+        _add_parser(self.reasoning_parsers, spec, "reasoning parser")
 
     def get(self, name: str) -> RegisteredBackend:
         """The backend called ``name``, or an error that says what to do."""
@@ -131,3 +140,13 @@ class BackendRegistry:
         """A registered alias's path, or ``model`` itself (a path or hub id)."""
         alias = self.models.get(model)
         return alias.resolve() if alias is not None else model
+
+
+def _add_parser(
+    table: dict[str, Any], spec: ToolParserSpec | ReasoningParserSpec, kind: str
+) -> None:
+    if spec.name == "auto":
+        raise InfercoreError(f"a {kind} may not be named 'auto'")
+    if spec.name in table:
+        raise InfercoreError(f"{kind} {spec.name!r} is registered twice")
+    table[spec.name] = spec

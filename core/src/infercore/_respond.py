@@ -1,13 +1,15 @@
 """Response shaping: backend deltas into OpenAI-shaped responses and chunks.
 
-Stop strings end a choice wherever the backend is; logprobs get their token strings;
-usage counts the prompt the model saw and every choice's tokens, and feeds the caller's
-:class:`~infercore.InferStats`.
+Stop strings end a choice wherever the backend is; the text is then split into reasoning,
+content and tool calls (the job's :class:`~infercore._parsers.OutputParsing`); logprobs get
+their token strings; usage counts the prompt the model saw and every choice's tokens, and
+feeds the caller's :class:`~infercore.InferStats`.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from infercore._aio import aclose, gather, merge
 from infercore._backend import Backend, Delta
 from infercore._errors import EngineError, InfercoreError
+from infercore._parsers import ParsedCall
 from infercore._prepare import Job
 from infercore._stop import StopMatcher
 from infercore._types import (
@@ -22,11 +25,15 @@ from infercore._types import (
     ChatCompletionChunk,
     ChatCompletionResponse,
     Choice,
+    ChoiceFinishReason,
     ChoiceLogprobs,
     ChunkChoice,
+    DeltaFunctionCall,
     DeltaMessage,
-    FinishReason,
+    DeltaToolCall,
+    FunctionCall,
     TokenLogprob,
+    ToolCall,
     TopLogprob,
     Usage,
 )
@@ -36,13 +43,45 @@ __all__ = ["Responder"]
 
 @dataclass(frozen=True)
 class _Step:
-    """What one backend delta contributes to a choice, after stop strings."""
+    """What one backend delta contributes to a choice, after stop strings and parsing."""
 
     text: str
     tokens: int
     logprobs: list[TokenLogprob] | None
-    finish_reason: FinishReason | None
+    finish_reason: ChoiceFinishReason | None
     prompt_tokens: int | None = None
+    reasoning: str = ""
+    calls: tuple[ToolCall, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Whether it has nothing to send (text held back, or a token of markup)."""
+        return not (self.text or self.reasoning or self.calls or self.logprobs) and (
+            self.finish_reason is None
+        )
+
+
+def _tool_call(call: ParsedCall) -> ToolCall:
+    return ToolCall(
+        id=f"call_{uuid.uuid4().hex[:24]}",
+        function=FunctionCall(name=call.name, arguments=call.arguments),
+    )
+
+
+def _delta(step: _Step, calls_before: int) -> DeltaMessage:
+    """A step as a chunk's delta; each call whole, numbered after the choice's earlier ones."""
+    calls = [
+        DeltaToolCall(
+            index=calls_before + offset,
+            id=call.id,
+            type="function",
+            function=DeltaFunctionCall(name=call.function.name, arguments=call.function.arguments),
+        )
+        for offset, call in enumerate(step.calls)
+    ]
+    return DeltaMessage(
+        content=step.text or None, reasoning=step.reasoning or None, tool_calls=calls or None
+    )
 
 
 @dataclass
@@ -61,19 +100,30 @@ class Responder:
         async def collect(index: int) -> tuple[Choice, int]:
             nonlocal prompt_tokens
             texts: list[str] = []
+            reasoning: list[str] = []
+            calls: list[ToolCall] = []
             logprobs: list[TokenLogprob] | None = [] if job.config.logprobs else None
             tokens = 0
-            finish: FinishReason = "length"
+            finish: ChoiceFinishReason = "length"
             async for step in self._choice(job, index):
                 prompt_tokens = step.prompt_tokens or prompt_tokens
                 texts.append(step.text)
+                reasoning.append(step.reasoning)
+                calls.extend(step.calls)
                 tokens += step.tokens
                 if logprobs is not None and step.logprobs:
                     logprobs.extend(step.logprobs)
                 finish = step.finish_reason or finish
+            content = "".join(texts)
+            message = AssistantMessage(
+                # Beside calls, OpenAI's content is null rather than blank.
+                content=None if calls and not content.strip() else content,
+                reasoning="".join(reasoning) or None,
+                tool_calls=calls or None,
+            )
             choice = Choice(
                 index=index,
-                message=AssistantMessage(content="".join(texts)),
+                message=message,
                 logprobs=ChoiceLogprobs(content=logprobs) if logprobs is not None else None,
                 finish_reason=finish,
             )
@@ -105,16 +155,19 @@ class Responder:
         )
         tokens = 0
         prompt_tokens: int | None = None
+        calls_sent = [0] * count
         async for index, step in merge([self._choice(job, i) for i in range(count)]):
             tokens += step.tokens
             prompt_tokens = step.prompt_tokens or prompt_tokens
-            if not step.text and step.finish_reason is None and not step.logprobs:
-                continue  # text held back for a possible stop string or a partial character
+            if step.empty:
+                continue  # held back: a possible stop string, markup, a partial character
+            delta = _delta(step, calls_sent[index])
+            calls_sent[index] += len(step.calls)
             yield chunk(
                 [
                     ChunkChoice(
                         index=index,
-                        delta=DeltaMessage(content=step.text or None),
+                        delta=delta,
                         logprobs=ChoiceLogprobs(content=step.logprobs)
                         if step.logprobs is not None
                         else None,
@@ -127,21 +180,38 @@ class Responder:
             yield chunk([], usage)
 
     async def _choice(self, job: Job, index: int) -> AsyncIterator[_Step]:
-        """One choice's steps: backend deltas with stop strings applied."""
+        """One choice's steps: backend deltas with stop strings applied, then parsed."""
         params = job.samples[index]
         prepared = job.prepared
         if len(job.samples) > 1:
             prepared = replace(prepared, request_id=f"{prepared.request_id}-{index}")
         matcher = StopMatcher(job.config.stop or ())
+        parser = job.parsing.start()
         deltas = self.backend.generate(prepared, params)
         try:
             async for delta in deltas:
                 text = matcher.feed(delta.text)
-                finish = "stop" if matcher.stopped else delta.finish_reason
+                finish: ChoiceFinishReason | None = (
+                    "stop" if matcher.stopped else delta.finish_reason
+                )
                 if finish is not None and not matcher.stopped:
                     text += matcher.flush()
+                piece = parser.feed(text)
+                if finish is not None:
+                    last = parser.finish()
+                    piece.content += last.content
+                    piece.reasoning += last.reasoning
+                    piece.calls.extend(last.calls)
+                    if finish == "stop" and parser.calls:
+                        finish = "tool_calls"
                 yield _Step(
-                    text, len(delta.token_ids), self._logprobs(delta), finish, delta.prompt_tokens
+                    piece.content,
+                    len(delta.token_ids),
+                    self._logprobs(delta),
+                    finish,
+                    delta.prompt_tokens,
+                    piece.reasoning,
+                    tuple(_tool_call(call) for call in piece.calls),
                 )
                 if finish is not None:
                     return

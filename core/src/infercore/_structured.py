@@ -17,7 +17,7 @@ import jsonschema
 from infercore._errors import InvalidRequestError
 from infercore._types import JSONObjectResponseFormat, JSONSchemaResponseFormat, RequestConfig
 
-__all__ = ["StructuredKind", "StructuredOutput", "structured_output"]
+__all__ = ["StructuredKind", "StructuredOutput", "schema_output", "structured_output"]
 
 #: ``json_schema``: the text is one JSON value valid under the schema; ``regex``: the
 #: text matches the pattern in full; ``choice``: the text is exactly one of the choices.
@@ -58,8 +58,9 @@ class StructuredOutput:
         return value
 
 
-def _checked_schema(schema: dict[str, Any], param: str) -> str:
-    """``schema`` as canonical JSON text, once it is a valid JSON Schema."""
+def schema_output(schema: dict[str, Any], param: str) -> StructuredOutput:
+    """A ``json_schema`` constraint from the request field ``param``, once ``schema`` is a
+    valid JSON Schema."""
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -67,7 +68,7 @@ def _checked_schema(schema: dict[str, Any], param: str) -> str:
         raise InvalidRequestError(
             f"{param} is not a valid JSON Schema (at {where}): {exc.message}", param=param
         ) from None
-    return json.dumps(schema, sort_keys=True)
+    return StructuredOutput("json_schema", json.dumps(schema, sort_keys=True), param)
 
 
 def structured_output(config: RequestConfig) -> StructuredOutput | None:
@@ -80,11 +81,9 @@ def structured_output(config: RequestConfig) -> StructuredOutput | None:
         return StructuredOutput("json_schema", json.dumps(_ANY_OBJECT), "response_format")
     if isinstance(response_format, JSONSchemaResponseFormat):
         schema = response_format.json_schema.schema_ or _ANY_OBJECT
-        return StructuredOutput(
-            "json_schema", _checked_schema(schema, "response_format"), "response_format"
-        )
+        return schema_output(schema, "response_format")
     if config.json_schema is not None:
-        return StructuredOutput("json_schema", _checked_schema(config.json_schema, "json_schema"))
+        return schema_output(config.json_schema, "json_schema")
     if config.regex is not None:
         return StructuredOutput("regex", config.regex, "regex")
     if config.choice is not None:

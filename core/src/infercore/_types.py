@@ -10,7 +10,35 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    computed_field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from infercore._response_format_types import (
+    JSONObjectResponseFormat,
+    JSONSchemaFormat,
+    JSONSchemaResponseFormat,
+    ResponseFormat,
+    TextResponseFormat,
+)
+from infercore._tool_types import (
+    DeltaFunctionCall,
+    DeltaToolCall,
+    FunctionCall,
+    FunctionName,
+    NamedToolChoice,
+    ToolCall,
+    ToolChoice,
+    ToolFields,
+)
 
 __all__ = [
     "AssistantMessage",
@@ -19,11 +47,16 @@ __all__ = [
     "ChatCompletionResponse",
     "ChatMessage",
     "Choice",
+    "ChoiceFinishReason",
     "ChoiceLogprobs",
     "ChunkChoice",
     "ContentPart",
+    "DeltaFunctionCall",
     "DeltaMessage",
+    "DeltaToolCall",
     "FinishReason",
+    "FunctionCall",
+    "FunctionName",
     "ImageContent",
     "ImageURL",
     "ImageURLContent",
@@ -34,19 +67,26 @@ __all__ = [
     "JSONSchemaFormat",
     "JSONSchemaResponseFormat",
     "MediaURL",
+    "NamedToolChoice",
     "RequestConfig",
     "ResponseFormat",
     "StreamOptions",
     "TextContent",
     "TextResponseFormat",
     "TokenLogprob",
+    "ToolCall",
+    "ToolChoice",
+    "ToolFields",
     "TopLogprob",
     "Usage",
     "VideoContent",
     "VideoURLContent",
 ]
 
+#: Why a backend ended a generation.
 FinishReason = Literal["stop", "length"]
+#: Why a choice ended: as its generation did, or "tool_calls" where the model called tools.
+ChoiceFinishReason = Literal["stop", "length", "tool_calls"]
 
 
 class _Model(BaseModel):
@@ -123,8 +163,24 @@ class ChatMessage(_Model):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    #: The calls an assistant made earlier in the conversation.
+    tool_calls: list[ToolCall] | None = None
+    #: The call a ``tool`` message answers.
     tool_call_id: str | None = None
+    #: An earlier answer's reasoning, which clients send back as ``reasoning`` or
+    #: ``reasoning_content``; templates that show it read ``reasoning_content``.
+    reasoning: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reasoning_by_either_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "reasoning_content" in data:
+            data = dict(data)
+            content = data.pop("reasoning_content")
+            if data.get("reasoning") not in (None, content):
+                raise ValueError("reasoning and reasoning_content disagree; give one of them")
+            data["reasoning"] = content
+        return data
 
     @model_validator(mode="after")
     def _content_present(self) -> ChatMessage:
@@ -133,7 +189,7 @@ class ChatMessage(_Model):
         return self
 
 
-class InferRequest(_Model):
+class InferRequest(ToolFields):
     """One conversation to continue, or one raw prompt to complete.
 
     Media may be given inside the messages as content parts, or as ``<image>``,
@@ -147,9 +203,18 @@ class InferRequest(_Model):
     images: list[str] = Field(default_factory=list)
     videos: list[str] = Field(default_factory=list)
     audios: list[str] = Field(default_factory=list)
-    tools: list[dict[str, Any]] | None = None
     #: A LoRA adapter the engine loaded (``Engine(..., adapters=...)``); None: the base model.
     adapter: str | None = None
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice_fits(
+        cls, choice: ToolChoice | None, info: ValidationInfo
+    ) -> ToolChoice | None:
+        problem = cls.tool_choice_problem(choice, info.data.get("tools"))
+        if problem is not None:
+            raise ValueError(problem)
+        return choice
 
     @model_validator(mode="after")
     def _messages_or_prompt(self) -> InferRequest:
@@ -161,46 +226,6 @@ class InferRequest(_Model):
 class StreamOptions(_Model):
     include_usage: bool = False
 
-
-class TextResponseFormat(_Model):
-    """Plain text: no constraint."""
-
-    type: Literal["text"] = "text"
-
-
-class JSONObjectResponseFormat(_Model):
-    """Any JSON object."""
-
-    type: Literal["json_object"] = "json_object"
-
-
-class JSONSchemaFormat(_Model):
-    """A named JSON schema that the answer must follow (OpenAI's ``json_schema`` object).
-
-    The schema is ``schema`` on the wire; in Python it is ``schema_``, since
-    pydantic models own a ``schema`` attribute. No schema means any JSON object.
-    """
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    description: str | None = None
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
-    #: The answer always follows the schema, strict or not: the flag is accepted as it is.
-    strict: bool | None = None
-
-
-class JSONSchemaResponseFormat(_Model):
-    """A JSON value valid under ``json_schema.schema``."""
-
-    type: Literal["json_schema"] = "json_schema"
-    json_schema: JSONSchemaFormat
-
-
-ResponseFormat = Annotated[
-    TextResponseFormat | JSONObjectResponseFormat | JSONSchemaResponseFormat,
-    Field(discriminator="type"),
-]
 
 #: The fields that constrain the answer's text; a config sets at most one of them.
 _STRUCTURED_FIELDS = ("response_format", "json_schema", "regex", "choice")
@@ -285,16 +310,38 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-class AssistantMessage(BaseModel):
+class _WithReasoning(BaseModel):
+    """``reasoning``: a reasoning model's thinking, apart from its answer. On the wire it
+    is sent under both names clients read, ``reasoning`` (vLLM's today) and
+    ``reasoning_content`` (vLLM's before, DeepSeek's, and what LiteLLM and LangChain
+    read), and left out when there is none, as OpenAI's own answers have no such field."""
+
+    reasoning: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reasoning_content(self) -> str | None:
+        return self.reasoning
+
+    @model_serializer(mode="wrap")
+    def _reasoning_when_present(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if self.reasoning is None and isinstance(data, dict):
+            del data["reasoning"], data["reasoning_content"]
+        return data
+
+
+class AssistantMessage(_WithReasoning):
     role: Literal["assistant"] = "assistant"
     content: str | None
+    tool_calls: list[ToolCall] | None = None
 
 
 class Choice(BaseModel):
     index: int
     message: AssistantMessage
     logprobs: ChoiceLogprobs | None = None
-    finish_reason: FinishReason
+    finish_reason: ChoiceFinishReason
 
 
 def _completion_id() -> str:
@@ -314,16 +361,17 @@ class ChatCompletionResponse(BaseModel):
     usage: Usage
 
 
-class DeltaMessage(BaseModel):
+class DeltaMessage(_WithReasoning):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[DeltaToolCall] | None = None
 
 
 class ChunkChoice(BaseModel):
     index: int
     delta: DeltaMessage
     logprobs: ChoiceLogprobs | None = None
-    finish_reason: FinishReason | None = None
+    finish_reason: ChoiceFinishReason | None = None
 
 
 class ChatCompletionChunk(BaseModel):

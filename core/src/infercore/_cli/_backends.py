@@ -34,6 +34,14 @@ def _run(args: argparse.Namespace) -> int:
         print("\nmodels:")
         for alias in registry.models.values():
             print(f"  {alias.name:<28} {alias.description}")
+    for title, parsers in (
+        ("tool-call parsers (--tool-call-parser)", registry.tool_parsers),
+        ("reasoning parsers (--reasoning-parser)", registry.reasoning_parsers),
+    ):
+        if parsers:
+            print(f"\n{title}:")
+            for spec in parsers.values():
+                print(f"  {spec.name:<28} {spec.description}")
     for failure in manager.failures:
         origin = f" (distribution {failure.distribution})" if failure.distribution else ""
         print(f"\nplugin {failure.name!r}{origin} failed to load: {failure.error}", file=sys.stderr)

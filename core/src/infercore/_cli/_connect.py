@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from infercore._cli._flags import adapters
+from infercore._cli._flags import adapters, parser_names
 from infercore._client import InferClient
 from infercore._engine import Engine
 from infercore._errors import InvalidRequestError
@@ -22,7 +22,11 @@ def connect(args: argparse.Namespace, *, what: str) -> Engine | InferClient:
         if args.api_key is not None:
             raise InvalidRequestError("--api-key goes with --base-url", param="api_key")
         return Engine(
-            args.model, backend=args.backend, adapters=adapters(args), **dict(args.options)
+            args.model,
+            backend=args.backend,
+            adapters=adapters(args),
+            **parser_names(args),
+            **dict(args.options),
         )
     if args.base_url is None:
         raise InvalidRequestError(
@@ -45,6 +49,13 @@ def connect(args: argparse.Namespace, *, what: str) -> Engine | InferClient:
             "`infercore deploy --adapters` and serves each under its own name",
             param="adapters",
         )
+    for name, value in parser_names(args).items():
+        if value is not None:
+            raise InvalidRequestError(
+                f"--{name.replace('_', '-')} sets a local engine's parser; a server takes it "
+                "at `infercore deploy`",
+                param=name,
+            )
     client = InferClient(args.base_url, api_key=args.api_key, model=args.model)
     try:
         _ = client.model  # asks the server now: an unreachable one fails before the prompt

@@ -20,6 +20,7 @@ from infercore._cli._flags import (
     add_engine_flags,
     add_generation_flags,
     generation_settings,
+    parser_names,
     positive_int,
 )
 from infercore._command import Command
@@ -174,7 +175,12 @@ def _run(args: argparse.Namespace) -> int:
     media = settings.media_limits()
     options: dict[str, Any] = dict(args.options)
     with Engine(
-        args.model, backend=args.backend, adapters=served_adapters, media=media, **options
+        args.model,
+        backend=args.backend,
+        adapters=served_adapters,
+        media=media,
+        **parser_names(args),
+        **options,
     ) as engine:
         return serve(engine, settings)
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 from infercore._errors import InvalidRequestError
 
 __all__ = [
+    "ParserFlags",
     "adapters",
     "add_adapter_flags",
     "add_engine_flags",
     "add_generation_flags",
     "add_remote_flags",
     "generation_settings",
+    "parser_names",
     "positive_int",
 ]
 
@@ -70,6 +72,29 @@ def add_engine_flags(parser: argparse.ArgumentParser, *, model_required: bool = 
         metavar="NAME=VALUE",
         help="a backend option, such as -O max_batch_size=8 (see `infercore backends -v`)",
     )
+    parsing = parser.add_argument_group("tool calls and reasoning (see `infercore backends`)")
+    parsing.add_argument(
+        "--tool-call-parser",
+        metavar="NAME",
+        help="parse tool calls in this format (hermes, llama3_json, mistral, a plugin's, or "
+        "auto: the one the chat template shows); without it, requests with tools are refused",
+    )
+    parsing.add_argument(
+        "--reasoning-parser",
+        metavar="NAME",
+        help="answer a reasoning model's thinking apart, as reasoning (qwen3, deepseek_r1, "
+        "or auto)",
+    )
+
+
+class ParserFlags(TypedDict):
+    tool_call_parser: str | None
+    reasoning_parser: str | None
+
+
+def parser_names(args: argparse.Namespace) -> ParserFlags:
+    """The engine's ``tool_call_parser`` and ``reasoning_parser`` from the flags."""
+    return {"tool_call_parser": args.tool_call_parser, "reasoning_parser": args.reasoning_parser}
 
 
 def _adapter(text: str) -> tuple[str, str]:

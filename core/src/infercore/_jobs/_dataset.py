@@ -71,9 +71,10 @@ def infer_dataset(
     takes that many rows (after a ``shuffle`` by ``seed``, if asked).
 
     Each line holds the row's ``index``, the ``messages`` (and media) sent, the
-    ``response``, ``labels``, ``finish_reason``, ``usage`` and, where the config
-    asks for them, ``logprobs``; a row that fails (bad shape or media, a prompt
-    over the context, a backend failure) holds its ``error`` instead, and the
+    ``response``, ``labels``, ``finish_reason``, ``usage`` and, where there are any,
+    ``reasoning`` and ``tool_calls``, and where the config asks for them,
+    ``logprobs``; a row that fails (bad shape or media, a prompt over the context, a
+    backend failure) holds its ``error`` instead, and the
     job goes on. Rows go to ``target`` ``concurrency`` at a time, so the
     backend batches them, and each is written as it finishes.
 
@@ -249,6 +250,13 @@ def _answer_fields(response: ChatCompletionResponse) -> dict[str, Any]:
         "response": [choice.message.content for choice in choices],
         "finish_reason": [choice.finish_reason for choice in choices],
     }
+    if any(choice.message.reasoning is not None for choice in choices):
+        fields["reasoning"] = [choice.message.reasoning for choice in choices]
+    if any(choice.message.tool_calls for choice in choices):
+        fields["tool_calls"] = [
+            [call.model_dump(mode="json") for call in choice.message.tool_calls or []]
+            for choice in choices
+        ]
     if any(choice.logprobs is not None for choice in choices):
         fields["logprobs"] = [
             choice.logprobs.model_dump(mode="json")["content"] if choice.logprobs else None

@@ -111,8 +111,13 @@ def wire_call(
         path, chat = "/chat/completions", True
         assert request.messages is not None
         body["messages"] = [m.model_dump(mode="json", exclude_none=True) for m in request.messages]
-        if request.tools is not None:
-            body["tools"] = request.tools
+        body.update(
+            request.model_dump(
+                mode="json",
+                include={"tools", "tool_choice", "parallel_tool_calls"},
+                exclude_none=True,
+            )
+        )
     # infercore's tag form (``<image>`` in the text); only servers that know it take these.
     for name in ("images", "videos", "audios"):
         if getattr(request, name):

@@ -4,7 +4,7 @@ Both extend :class:`infercore.RequestConfig`, so the sampling fields have the
 same names and bounds as the engine's and are validated once, when the body
 is parsed (``response_format`` among them, for structured output). A field
 this server cannot honour is refused with a 400 that names it, never ignored:
-OpenAI fields such as ``tools`` are accepted only with values that ask for
+OpenAI fields such as ``functions`` are accepted only with values that ask for
 nothing; a field OpenAI does not define is refused as unrecognized. ``user``
 (and the like) are accepted and ignored, as the OpenAI API itself does.
 """
@@ -19,7 +19,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from infercore._errors import InvalidRequestError
 from infercore._openai._errors import APIError, from_validation_error
-from infercore._types import ChatMessage, InferRequest, RequestConfig, StreamOptions
+from infercore._types import ChatMessage, InferRequest, RequestConfig, StreamOptions, ToolFields
 
 T = TypeVar("T")
 
@@ -31,8 +31,6 @@ _USAGE = StreamOptions(include_usage=True)
 # OpenAI fields this server cannot honour, each with the values that ask for
 # nothing (and so are accepted).
 _CHAT_NO_OPS: dict[str, tuple[Any, ...]] = {
-    "tools": (None, []),
-    "tool_choice": (None, "none", "auto"),
     "functions": (None, []),
     "function_call": (None, "none", "auto"),
     "logit_bias": (None, {}),
@@ -143,17 +141,15 @@ class GenerationBody(RequestConfig):
         return RequestConfig.model_construct(**values)
 
 
-class ChatCompletionRequest(GenerationBody):
-    """The body of ``POST /v1/chat/completions``."""
+class ChatCompletionRequest(GenerationBody, ToolFields):
+    """The body of ``POST /v1/chat/completions``; ``tools``, ``tool_choice`` and
+    ``parallel_tool_calls`` are checked as the engine's request checks them."""
 
     messages: list[ChatMessage] = Field(min_length=1)
     # The tag form: `<image>`, `<video>`, `<audio>` in the text, the sources here in order.
     images: list[str] = Field(default_factory=list)
     videos: list[str] = Field(default_factory=list)
     audios: list[str] = Field(default_factory=list)
-    parallel_tool_calls: bool | None = None  # means nothing without tools
-    tools: Any = None
-    tool_choice: Any = None
     functions: Any = None
     function_call: Any = None
     logit_bias: Any = None
@@ -168,7 +164,11 @@ class ChatCompletionRequest(GenerationBody):
     verbosity: Any = None
 
     def refusal(self) -> tuple[str, str] | None:
-        return super().refusal() or _refusal(self, _CHAT_NO_OPS)
+        found = super().refusal() or _refusal(self, _CHAT_NO_OPS)
+        if found is not None:
+            return found
+        problem = self.tool_choice_problem(self.tool_choice, self.tools)
+        return None if problem is None else ("tool_choice", problem)
 
     def infer_request(self, adapter: str | None) -> InferRequest:
         # The messages are validated already; pydantic takes them as they are.
@@ -177,6 +177,9 @@ class ChatCompletionRequest(GenerationBody):
             images=self.images,
             videos=self.videos,
             audios=self.audios,
+            tools=self.tools,
+            tool_choice=self.tool_choice,
+            parallel_tool_calls=self.parallel_tool_calls,
             adapter=adapter,
         )
 
