@@ -47,6 +47,7 @@ EXPECTED_INFERCORE = {
     "ParsedCall",
     "ReasoningParser",
     "ReasoningParserSpec",
+    "ReasoningTags",
     "ToolParser",
     "ToolParserSpec",
     "ServerUnreachableError",

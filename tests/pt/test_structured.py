@@ -1,5 +1,6 @@
 """Structured output on the pt backend, beyond the conformance suite: sampled rows of
-every kind, grammars compiled once, a complete grammar ending the row, escaping."""
+every kind, grammars compiled once, a complete grammar ending the row, escaping, and the
+answer after a reasoning model's thinking."""
 
 from __future__ import annotations
 
@@ -61,11 +62,10 @@ def test_sampled_answers_of_every_kind_hold_beside_sampled_free_rows(engine: Eng
 
 def test_a_schema_compiles_once_for_every_request_that_asks_for_it(engine: Engine) -> None:
     compile_cache = engine.backend._grammars.compile
-    reordered = dict(reversed(list(CITY_SCHEMA.items())))
     config = RequestConfig(temperature=0.0, max_tokens=2, json_schema=CITY_SCHEMA)
     engine.infer([QUESTION], config)
     before = compile_cache.cache_info()
-    engine.infer([QUESTION, OTHER], config.model_copy(update={"json_schema": reordered}))
+    engine.infer([QUESTION, OTHER], config.model_copy(update={"json_schema": dict(CITY_SCHEMA)}))
     after = compile_cache.cache_info()
     assert after.misses == before.misses
     assert after.hits >= before.hits + 1
@@ -77,3 +77,46 @@ def test_a_complete_grammar_ends_the_row_even_under_ignore_eos(engine: Engine) -
     assert _texts(response) == ["Paris"]
     assert response.choices[0].finish_reason == "stop"
     assert response.usage.completion_tokens < 40
+
+
+def thinking_examples(subject: str) -> list[dict[str, str]]:
+    """A conversation whose earlier answers think, then answer in JSON: SmolLM2 follows
+    them, so its answer to the last question thinks before its JSON."""
+    messages = []
+    for city, country in [("Paris", "France"), ("Rome", "Italy"), ("Tokyo", "Japan")]:
+        answer = json.dumps({"name": city, "country": country})
+        messages += [
+            {"role": "user", "content": f"Describe {city} as JSON."},
+            {"role": "assistant", "content": f"<think>{city} is in {country}.</think>\n{answer}"},
+        ]
+    return [*messages, {"role": "user", "content": f"Describe {subject} as JSON."}]
+
+
+PLACE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 20},
+        "country": {"type": "string", "maxLength": 20},
+    },
+    "required": ["name", "country"],
+}
+
+
+@pytest.mark.parametrize("parser", ["qwen3", "deepseek_r1"])
+def test_the_answer_after_the_thinking_holds_to_the_schema(parser: str) -> None:
+    requests = [{"messages": thinking_examples(city)} for city in ("Berlin", "Madrid")]
+    configs = [
+        RequestConfig(temperature=0.0, max_tokens=60, json_schema=PLACE_SCHEMA),
+        RequestConfig(temperature=1.0, seed=3, n=3, max_tokens=60, json_schema=PLACE_SCHEMA),
+    ]
+    with Engine(
+        "smollm2-135m-instruct", backend="pt", dtype="float32", reasoning_parser=parser
+    ) as engine:
+        responses = [response for config in configs for response in engine.infer(requests, config)]
+
+    for choice in (choice for response in responses for choice in response.choices):
+        assert choice.message.reasoning
+        jsonschema.validate(json.loads(choice.message.content or ""), PLACE_SCHEMA)
+        assert choice.finish_reason == "stop"
+    # The properties come in the schema's order.
+    assert list(json.loads(responses[0].choices[0].message.content or "")) == ["name", "country"]

@@ -54,7 +54,7 @@ from infercore._parsers import (
 from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
 from infercore._registry import BackendSpec, ModelAlias
 from infercore._stats import InferStats
-from infercore._structured import StructuredOutput
+from infercore._structured import ReasoningTags, StructuredOutput
 from infercore._types import (
     ChatCompletionChunk,
     ChatCompletionResponse,
@@ -104,6 +104,7 @@ __all__ = [
     "PreparedRequest",
     "ReasoningParser",
     "ReasoningParserSpec",
+    "ReasoningTags",
     "RequestConfig",
     "SamplingParams",
     "ServerUnreachableError",
