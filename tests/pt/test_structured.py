@@ -18,6 +18,8 @@ from infercore import ChatCompletionResponse, Engine, RequestConfig
 pytest.importorskip("torch")
 pytest.importorskip("xgrammar")
 
+from reasoning_prompts import PLACE_SCHEMA, thinking_examples
+
 from infercore.testing._structured_suite import CITY_SCHEMA, DATE_REGEX
 
 QUESTION = {"messages": [{"role": "user", "content": "Tell me about a city."}]}
@@ -79,44 +81,27 @@ def test_a_complete_grammar_ends_the_row_even_under_ignore_eos(engine: Engine) -
     assert response.usage.completion_tokens < 40
 
 
-def thinking_examples(subject: str) -> list[dict[str, str]]:
-    """A conversation whose earlier answers think, then answer in JSON: SmolLM2 follows
-    them, so its answer to the last question thinks before its JSON."""
-    messages = []
-    for city, country in [("Paris", "France"), ("Rome", "Italy"), ("Tokyo", "Japan")]:
-        answer = json.dumps({"name": city, "country": country})
-        messages += [
-            {"role": "user", "content": f"Describe {city} as JSON."},
-            {"role": "assistant", "content": f"<think>{city} is in {country}.</think>\n{answer}"},
-        ]
-    return [*messages, {"role": "user", "content": f"Describe {subject} as JSON."}]
-
-
-PLACE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "maxLength": 20},
-        "country": {"type": "string", "maxLength": 20},
-    },
-    "required": ["name", "country"],
-}
-
-
 @pytest.mark.parametrize("parser", ["qwen3", "deepseek_r1"])
 def test_the_answer_after_the_thinking_holds_to_the_schema(parser: str) -> None:
     requests = [{"messages": thinking_examples(city)} for city in ("Berlin", "Madrid")]
-    configs = [
-        RequestConfig(temperature=0.0, max_tokens=60, json_schema=PLACE_SCHEMA),
-        RequestConfig(temperature=1.0, seed=3, n=3, max_tokens=60, json_schema=PLACE_SCHEMA),
-    ]
+    greedy = RequestConfig(temperature=0.0, max_tokens=60, json_schema=PLACE_SCHEMA)
+    sampled = RequestConfig(temperature=1.0, seed=3, n=3, max_tokens=60, json_schema=PLACE_SCHEMA)
     with Engine(
         "smollm2-135m-instruct", backend="pt", dtype="float32", reasoning_parser=parser
     ) as engine:
-        responses = [response for config in configs for response in engine.infer(requests, config)]
+        first = [response.choices[0] for response in engine.infer(requests, greedy)]
+        more = [
+            choice for response in engine.infer(requests, sampled) for choice in response.choices
+        ]
 
-    for choice in (choice for response in responses for choice in response.choices):
+    for choice in first:
+        assert choice.finish_reason == "stop"
+    # A sampled answer may think until max_tokens (a deepseek_r1 answer is thinking until it
+    # writes </think>); every answer that ends holds to the schema after its thinking.
+    ended = [choice for choice in first + more if choice.finish_reason == "stop"]
+    assert len(ended) > len(first)
+    for choice in ended:
         assert choice.message.reasoning
         jsonschema.validate(json.loads(choice.message.content or ""), PLACE_SCHEMA)
-        assert choice.finish_reason == "stop"
     # The properties come in the schema's order.
-    assert list(json.loads(responses[0].choices[0].message.content or "")) == ["name", "country"]
+    assert list(json.loads(first[0].message.content or "")) == ["name", "country"]
