@@ -226,8 +226,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    # The media extras too: mypy checks infercore._media against Pillow, PyAV and numpy.
-    install_pt(session, "./core[serve,bench,media,video,audio]", "mypy", "pytest")
+    # The media extras too: mypy checks infercore._media against Pillow, PyAV and numpy;
+    # and the app's, infercore._app against gradio.
+    install_pt(session, "./core[serve,bench,media,video,audio,app]", "mypy", "pytest")
     session.run("mypy")
 
 

@@ -13,16 +13,15 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
-from chat_page import ChatPage, chromium
-from playwright.sync_api import Browser, expect
+from chat_page import APP, ONE_THREAD, ChatPage
+from playwright.sync_api import expect
 
-from infercore.testing import INFERCORE_COMMAND, deployed
+from infercore.testing import deployed
 
 log = logging.getLogger(__name__)
 
@@ -30,59 +29,32 @@ MODEL = "smollm2-135m-instruct"
 QUESTION = "What is the capital of France?"
 SYSTEM = "You are a geography teacher. Answer in one short sentence."
 MAX_TOKENS = 24
-# One torch thread per process: the server, the app and the browser share two cores.
-ENV = {"OMP_NUM_THREADS": "1"}
 ENGINE = ["--model", MODEL, "--backend", "pt", "-O", "dtype=float32"]
-APP = [*INFERCORE_COMMAND, "app"]
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    with deployed(*ENGINE, env=ENV) as url:
+    with deployed(*ENGINE, env=ONE_THREAD) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def local_app() -> Iterator[str]:
     flags = [*ENGINE, "--temperature", "0", "--max-tokens", str(MAX_TOKENS)]
-    with deployed(*flags, command=APP, env=ENV, ready_path="/") as url:
+    with deployed(*flags, command=APP, env=ONE_THREAD, ready_path="/") as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def remote_app(server: str) -> Iterator[str]:
     flags = ["--base-url", f"{server}/v1", "--temperature", "0", "--max-tokens", str(MAX_TOKENS)]
-    with deployed(*flags, command=APP, env=ENV, ready_path="/") as url:
+    with deployed(*flags, command=APP, env=ONE_THREAD, ready_path="/") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as opened:
-        yield opened
 
 
 @pytest.fixture(params=["local", "remote"])
 def app_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_app"))
-
-
-@pytest.fixture
-def open_page(browser: Browser, tmp_path: Path) -> Iterator[Callable[[str], ChatPage]]:
-    """Pages on the app; each checked, once the test is done, for error toasts and for
-    any request that left the loopback address."""
-    pages: list[ChatPage] = []
-
-    def open_one(url: str) -> ChatPage:
-        page = ChatPage(browser, url, tmp_path)
-        pages.append(page)
-        return page
-
-    yield open_one
-    for page in pages:
-        assert page.error_toasts() == []
-        assert page.hosts == {"127.0.0.1"}
-        page.close()
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +103,7 @@ def test_a_conversation(
     page.set_number("temperature", 0.8)
     page.set_number("seed", 7)
     page.click("clear")
-    expect(page.page.locator("#chat .bot")).to_have_count(0)
+    expect(page.page.locator("#chat .message.bot")).to_have_count(0)
     page.shot("2-cleared")
     page.ask(QUESTION)
     page.wait_answer()
@@ -162,7 +134,7 @@ def _engine_running(page: ChatPage, server: str, mode: str) -> int:
     gauge on /metrics with --base-url."""
     if mode == "local":
         line = page.running()
-        match = re.search(r"(\d+) requests running", line)
+        match = re.search(r"running in the engine: (\d+)", line)
         assert match is not None, line
         return int(match.group(1))
     metrics = httpx.get(f"{server}/metrics").text
@@ -215,7 +187,7 @@ def test_two_browsers_at_once_are_batched(
     alone = time.perf_counter() - sent
 
     first.click("clear")  # the same prompt in both, with no history
-    expect(first.page.locator("#chat .bot")).to_have_count(0)
+    expect(first.page.locator("#chat .message.bot")).to_have_count(0)
     sent = first.ask(prompt)
     second.ask(prompt)
     first.wait_answer()

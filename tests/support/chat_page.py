@@ -16,7 +16,14 @@ from urllib.parse import urlparse
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-__all__ = ["ChatPage", "chromium"]
+from infercore.testing import INFERCORE_COMMAND
+
+__all__ = ["APP", "ONE_THREAD", "ChatPage", "chromium"]
+
+#: ``infercore app``, for ``infercore.testing.deployed(..., command=APP, ready_path="/")``.
+APP = [*INFERCORE_COMMAND, "app"]
+#: One torch thread per process: the server, the app and the browser share the cores.
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 _SWITCHES = [
     "--headless",
@@ -97,6 +104,8 @@ class ChatPage:
         while time.monotonic() < deadline:
             figures = self.figures()
             if "tokens/s" in figures and figures != self._before:
+                # The chat's pending bubble leaves once gradio has closed the event.
+                expect(self.page.locator('#chat [aria-label="Loading response"]')).to_have_count(0)
                 return figures
             time.sleep(0.05)
         raise AssertionError(f"no answer came; the figures line reads {self.figures()!r}")
@@ -117,7 +126,7 @@ class ChatPage:
         raise AssertionError(f"no streamed answer of {at_least} characters")
 
     def answers(self) -> list[str]:
-        return self.page.locator("#chat .bot").all_inner_texts()
+        return self.page.locator("#chat .message.bot").all_inner_texts()
 
     def last_answer(self) -> str:
         answers = self.answers()

@@ -23,8 +23,8 @@ async def stream_answer(
 ) -> AsyncIterator[AnswerClock]:
     """Answer the conversation's last turn, adding each piece of text to it.
 
-    Yields the answer's clock after every piece, and once more, finished, when the
-    engine has counted the answer. Settings the backend refuses raise before any text, as
+    Yields the answer's clock once the request is accepted, after every piece, and
+    once more, finished, when the engine has counted the answer. Settings the backend refuses raise before any text, as
     :class:`~infercore.InvalidRequestError`. Closing the iterator (the page's Stop)
     closes the stream, which cancels the generation in the engine (or the server).
     """
@@ -33,6 +33,7 @@ async def stream_answer(
     clock = AnswerClock()
     turn = conversation.turns[-1]
     chunks = await target.stream(request, config, clock.stats)
+    yield clock  # accepted: the page says it is answering
     try:
         async for chunk in chunks:
             text = "".join(choice.delta.content or "" for choice in chunk.choices)

@@ -21,9 +21,15 @@ _Outputs = tuple[list[dict[str, Any]], Conversation, str]
 
 
 def _control(setting: Setting, value: Any) -> gr.components.Component:
-    if setting.neutral is None:  # the seed: empty means unset
+    if setting.maximum - setting.minimum > 1000:  # a seed: no slider can pick among so many
         return gr.Number(
-            value=value, label=setting.label, info=setting.info, precision=0, elem_id=setting.name
+            value=value,
+            label=setting.label,
+            info=setting.info,
+            precision=0,
+            minimum=setting.minimum,
+            maximum=setting.maximum,
+            elem_id=setting.name,
         )
     return gr.Slider(
         setting.minimum,
@@ -52,7 +58,9 @@ def build_page(
         gr.Markdown(f"### {target.title}")
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=480)
+                chatbot = gr.Chatbot(
+                    label="Chat", elem_id="chat", height=480, buttons=["copy", "copy_all"]
+                )
                 figures = gr.Markdown(elem_id="figures")
                 prompt = gr.MultimodalTextbox(
                     placeholder="Ask something",
@@ -86,6 +94,8 @@ def build_page(
                 )
                 controls = [_control(setting, value) for setting, value in offered]
         names = ["max_tokens", *(setting.name for setting, _ in offered)]
+        unset = {setting.name: setting.unset for setting, _ in offered}
+        whole = {"max_tokens", *(s.name for s, _ in offered if float(s.step).is_integer())}
 
         def ask(message: dict[str, Any], state: Conversation) -> tuple[Any, Conversation, Any]:
             text = (message or {}).get("text", "").strip()
@@ -103,9 +113,9 @@ def build_page(
             state: Conversation, system_prompt: str, name: str, *values: Any
         ) -> AsyncIterator[_Outputs]:
             settings: dict[str, Any] = {
-                key: int(value) if key in {"max_tokens", "top_k", "seed"} else value
+                key: int(value) if key in whole else value
                 for key, value in zip(names, values, strict=True)
-                if value is not None
+                if value is not None and value != unset.get(key)
             }
             if stop:
                 settings["stop"] = list(stop)
@@ -122,12 +132,16 @@ def build_page(
 
         inputs = [conversation, system, model, max_tokens, *controls]
         outputs = [chatbot, conversation, figures]
+        # The chat shows its pending bubble; the figures line says "Answering…" itself.
+        answers = {"concurrency_limit": target.concurrency, "show_progress_on": [chatbot]}
         asked = prompt.submit(ask, [prompt, conversation], [prompt, conversation, chatbot])
-        answering = asked.success(answer, inputs, outputs, concurrency_limit=target.concurrency)
+        answering = asked.success(answer, inputs, outputs, **answers)
         redo = regenerate.click(forget, [conversation], [conversation, chatbot])
-        redoing = redo.success(answer, inputs, outputs, concurrency_limit=target.concurrency)
+        redoing = redo.success(answer, inputs, outputs, **answers)
         stop_button.click(lambda: "Stopped.", None, figures, cancels=[answering, redoing])
-        clear.click(
+        # The chat's own bin clears as the Clear button does.
+        gr.on(
+            [clear.click, chatbot.clear],
             lambda: (Conversation(), [], ""),
             None,
             [conversation, chatbot, figures],
@@ -136,7 +150,7 @@ def build_page(
         if target.running is not None:
             read = target.running
             gr.Timer(1.0).tick(
-                lambda: f"Engine: {read()} requests running",
+                lambda: f"Requests running in the engine: {read()}",
                 None,
                 running,
                 concurrency_limit=None,

@@ -23,7 +23,7 @@ class Setting:
 
     ``neutral`` is where the control starts unless a flag says otherwise: at it the
     setting leaves sampling as it is, so showing a control never changes an answer.
-    ``None`` (the seed's) is sent as unset.
+    ``unset`` is a value the control may hold that sends nothing (the seed's -1).
     """
 
     name: str
@@ -31,8 +31,9 @@ class Setting:
     minimum: float
     maximum: float
     step: float
-    neutral: float | None
+    neutral: float
     info: str
+    unset: float | None = None
 
 
 # In the order the page shows them. The bounds are RequestConfig's.
@@ -44,7 +45,7 @@ _SETTINGS = (
     Setting("repetition_penalty", "Repetition penalty", 0.5, 2.0, 0.05, 1.0, "1: no penalty"),
     Setting("presence_penalty", "Presence penalty", -2.0, 2.0, 0.1, 0.0, "0: no penalty"),
     Setting("frequency_penalty", "Frequency penalty", -2.0, 2.0, 0.1, 0.0, "0: no penalty"),
-    Setting("seed", "Seed", 0, 2**31 - 1, 1, None, "empty: a new draw each answer"),
+    Setting("seed", "Seed", -1, 2**31 - 1, 1, -1, "-1: a new draw each answer", unset=-1),
 )
 
 
