@@ -24,9 +24,10 @@ async def stream_answer(
     """Answer the conversation's last turn, adding each piece of text to it.
 
     Yields the answer's clock once the request is accepted, after every piece, and
-    once more, finished, when the engine has counted the answer. Settings the backend refuses raise before any text, as
-    :class:`~infercore.InvalidRequestError`. Closing the iterator (the page's Stop)
-    closes the stream, which cancels the generation in the engine (or the server).
+    once more, finished, when the engine has counted the answer. Settings the backend
+    refuses raise before any text, as :class:`~infercore.InvalidRequestError`. Closing
+    the iterator (the page's Stop) closes the stream, which cancels the generation in
+    the engine (or the server).
     """
     config = as_config({**settings, "stream": True})
     request = {"messages": conversation.messages(system), "adapter": target.adapter(model)}

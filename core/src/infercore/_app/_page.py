@@ -138,7 +138,9 @@ def build_page(
         answering = asked.success(answer, inputs, outputs, **answers)
         redo = regenerate.click(forget, [conversation], [conversation, chatbot])
         redoing = redo.success(answer, inputs, outputs, **answers)
-        stop_button.click(lambda: "Stopped.", None, figures, cancels=[answering, redoing])
+        # Said once the cancelled answer's last update has reached the page.
+        stopping = stop_button.click(None, cancels=[answering, redoing])
+        stopping.then(lambda: "Stopped.", None, figures)
         # The chat's own bin clears as the Clear button does.
         gr.on(
             [clear.click, chatbot.clear],
