@@ -53,7 +53,8 @@ def build_page(
     sampling = {name: value for name, value in initial.items() if name != "max_tokens"}
     offered = offered_settings(target.sampling, sampling)
     ceiling = target.max_tokens or 32768
-    with gr.Blocks(title="infercore", analytics_enabled=False) as page:
+    page = gr.Blocks(title="infercore", analytics_enabled=False)
+    with page:
         conversation = gr.State(Conversation())
         gr.Markdown(f"### {target.title}")
         with gr.Row():

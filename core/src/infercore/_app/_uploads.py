@@ -19,7 +19,7 @@ UPLOAD_TYPES: dict[Modality, str] = {"image": "image", "video": "video", "audio"
 def _modality(path: Path) -> Modality | None:
     kind, _ = mimetypes.guess_type(path.name)
     head = (kind or "").partition("/")[0]
-    return head if head in UPLOAD_TYPES else None  # type: ignore[return-value]
+    return head if head in UPLOAD_TYPES else None
 
 
 def upload_part(path: str, allowed: frozenset[Modality], limits: MediaLimits) -> dict[str, Any]:
