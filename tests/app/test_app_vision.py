@@ -1,5 +1,6 @@
 """``infercore app`` on a multimodal model, in headless Chromium: an image uploaded in the
-page reaches the model (the small Idefics3 around SmolLM2; two images, two answers)."""
+page reaches the model (the small Idefics3 around SmolLM2; two images, two answers), over
+a local engine and over ``infercore deploy`` with its safe media limits."""
 
 from __future__ import annotations
 
@@ -18,13 +19,32 @@ from infercore.testing import deployed
 QUESTION = "What is in this image?"
 
 
+GREEDY = ["--temperature", "0", "--max-tokens", "6"]
+
+
 @pytest.fixture(scope="module")
-def vision_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def engine_flags(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     model = make_idefics3_model(tmp_path_factory.mktemp("vlm") / "idefics3")
-    flags = ["--model", str(model), "--backend", "pt", "-O", "dtype=float32",
-             "--temperature", "0", "--max-tokens", "6"]  # fmt: skip
-    with deployed(*flags, command=APP, env=ONE_THREAD, ready_path="/") as url:
+    return ["--model", str(model), "--backend", "pt", "-O", "dtype=float32"]
+
+
+@pytest.fixture(scope="module")
+def local_app(engine_flags: list[str]) -> Iterator[str]:
+    with deployed(*engine_flags, *GREEDY, command=APP, env=ONE_THREAD, ready_path="/") as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def remote_app(engine_flags: list[str]) -> Iterator[str]:
+    with deployed(*engine_flags, env=ONE_THREAD) as server:
+        flags = ["--base-url", f"{server}/v1", *GREEDY]
+        with deployed(*flags, command=APP, env=ONE_THREAD, ready_path="/") as url:
+            yield url
+
+
+@pytest.fixture(params=["local", "remote"])
+def vision_app(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_app"))
 
 
 @pytest.fixture(scope="module")
