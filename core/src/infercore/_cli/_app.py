@@ -83,8 +83,9 @@ def _run(args: argparse.Namespace) -> int:
             server_name=args.host,
             server_port=args.port,
             share=args.share,
-            # gradio's own cap on an upload, the largest media cap of what may be uploaded.
-            max_file_size=max((limits.max_bytes(kind) for kind in target.media), default=None),
+            # gradio's own cap on an upload: the largest media cap of what may be uploaded;
+            # none at all for a model that takes no media.
+            max_file_size=max((limits.max_bytes(kind) for kind in target.media), default=0),
             ssr_mode=False,
             mcp_server=False,
             enable_monitoring=False,
