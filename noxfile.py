@@ -6,6 +6,8 @@ into its own virtualenv, so a fresh machine needs only Python and nox.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,6 +67,7 @@ def install_pt(session: nox.Session, *extra: str, torch: tuple[str, ...] = TORCH
 def tests(session: nox.Session) -> None:
     """Every test session."""
     for name in (
+        "tests-app",
         "tests-core",
         "tests-jobs",
         "tests-media",
@@ -76,6 +79,25 @@ def tests(session: nox.Session) -> None:
         "tests-wheels",
     ):
         session.notify(name)
+
+
+# The web chat's tests drive Debian's Chromium through Playwright, never a browser
+# that Playwright downloads.
+BROWSER = "/usr/bin/chromium"
+
+
+@suite("tests-app")
+def tests_app(session: nox.Session) -> None:
+    """The web chat in a real browser: SmolLM2 on pt, the small Idefics3, and --base-url
+    against `infercore deploy`."""
+    if not Path(BROWSER).exists():
+        if shutil.which("apt-get") is None:
+            session.skip(f"the app's tests need Chromium at {BROWSER}, and apt-get is unavailable")
+        apt = ["apt-get"] if os.geteuid() == 0 else ["sudo", "-n", "apt-get"]
+        session.run(*apt, "update", external=True)
+        session.run(*apt, "install", "-y", "chromium", external=True)
+    install_pt(session, *TEST_DEPS, "./core[app,serve]", "playwright")
+    session.run("pytest", "tests/app", *session.posargs, env={"INFERCORE_TEST_BROWSER": BROWSER})
 
 
 @suite("tests-core")
@@ -204,8 +226,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    # The media extras too: mypy checks infercore._media against Pillow, PyAV and numpy.
-    install_pt(session, "./core[serve,bench,media,video,audio]", "mypy", "pytest")
+    # The media extras too: mypy checks infercore._media against Pillow, PyAV and numpy;
+    # and the app's, infercore._app against gradio.
+    install_pt(session, "./core[serve,bench,media,video,audio,app]", "mypy", "pytest")
     session.run("mypy")
 
 
@@ -218,12 +241,13 @@ def lock(session: nox.Session) -> None:
     """Rewrite constraints.txt from the newest releases of all that the sessions install."""
     session.install(*TORCH)
     session.install(
-        "./core[serve,bench,media,video,audio,jobs,ray]",
+        "./core[serve,bench,media,video,audio,jobs,ray,app]",
         "./plugins/pt_backend[lora]",
         "./plugins/vllm_backend[cpu]",
         *TEST_DEPS,
         "av",
         "hypothesis",
+        "playwright",
         "ruff",
         "mypy",
         "build",

@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from infercore._cli._app import APP
 from infercore._cli._backends import BACKENDS
 from infercore._cli._bench import BENCH
 from infercore._cli._deploy import DEPLOY
@@ -21,7 +22,7 @@ from infercore._plugins import get_plugin_manager
 
 __all__ = ["Command", "build_parser", "main"]
 
-BUILTIN_COMMANDS = (BACKENDS, INFER, DEPLOY, BENCH, NEW_BACKEND, RUN_BATCH)
+BUILTIN_COMMANDS = (BACKENDS, INFER, DEPLOY, APP, BENCH, NEW_BACKEND, RUN_BATCH)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:

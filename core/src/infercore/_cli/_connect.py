@@ -8,12 +8,18 @@ from infercore._cli._flags import adapters, parser_names
 from infercore._client import InferClient
 from infercore._engine import Engine
 from infercore._errors import InvalidRequestError
+from infercore._media import MediaLimits
 
 __all__ = ["connect"]
 
 
-def connect(args: argparse.Namespace, *, what: str) -> Engine | InferClient:
-    """A local engine, or with --base-url (or --backend remote) a client of a running server."""
+def connect(
+    args: argparse.Namespace, *, what: str, media: MediaLimits | None = None
+) -> Engine | InferClient:
+    """A local engine, or with --base-url (or --backend remote) a client of a running server.
+
+    ``media`` bounds the local engine's media (by default a trusted caller's limits).
+    """
     if args.base_url is None and args.backend != "remote":
         if args.model is None:
             raise InvalidRequestError(
@@ -25,6 +31,7 @@ def connect(args: argparse.Namespace, *, what: str) -> Engine | InferClient:
             args.model,
             backend=args.backend,
             adapters=adapters(args),
+            media=media,
             **parser_names(args),
             **dict(args.options),
         )

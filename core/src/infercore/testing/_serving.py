@@ -49,9 +49,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, path: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+        with urllib.request.urlopen(f"{url}{path}", timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -67,18 +67,20 @@ def deployed(
     command: list[str] | None = None,
     env: Mapping[str, str] | None = None,
     start_timeout: float = 120.0,
+    ready_path: str = "/health",
 ) -> Iterator[str]:
     """``infercore deploy ARGS`` (or ``command ARGS``) on a free loopback port; yields its URL.
 
     ``command`` runs another server that takes ``--host`` and ``--port``, such
-    as vLLM's own. ``env`` adds to this process's environment. The port is free
+    as vLLM's own (or ``infercore app``). ``env`` adds to this process's environment; the
+    server is up once ``ready_path`` answers 200. The port is free
     when chosen, but a process may take it before the server binds it (an engine
     that opens ports of its own while it starts, say): then the server is started
     again on another port.
     """
     server = command or [*INFERCORE_COMMAND, "deploy"]
     for attempt in range(1, _PORT_TRIES + 1):
-        with _started(server, args, env, start_timeout) as (url, log):
+        with _started(server, args, env, start_timeout, ready_path) as (url, log):
             if url is not None:
                 yield url
                 return
@@ -88,7 +90,11 @@ def deployed(
 
 @contextlib.contextmanager
 def _started(
-    server: list[str], args: tuple[str, ...], env: Mapping[str, str] | None, timeout: float
+    server: list[str],
+    args: tuple[str, ...],
+    env: Mapping[str, str] | None,
+    timeout: float,
+    ready_path: str,
 ) -> Iterator[tuple[str | None, str]]:
     """The server on a free port: its URL once healthy, or None and its log if it exited or
     timed out; stopped with SIGTERM when the block ends."""
@@ -104,7 +110,7 @@ def _started(
         )
         try:
             deadline = time.monotonic() + timeout
-            while not _healthy(url):
+            while not _healthy(url, ready_path):
                 if process.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)
                     yield None, log.read()
