@@ -89,27 +89,27 @@ class StructuredOutput:
         format vLLM's ``structural_tag`` and xgrammar's ``compile_structural_tag`` take.
 
         Thinking the template opened must end (with ``end``) before the answer; where it
-        did not, the answer may open it with ``start`` or begin at once. Up to two blank
-        characters may separate the thinking from the answer, as templates write them.
+        did not, the answer may open it with ``start`` or begin at once. Up to two spaces
+        or newlines may follow the thinking, as templates write them.
         """
         if self.reasoning is None:
             raise ValueError("a constraint without reasoning is compiled as it is")
         start, end = self.reasoning.start, self.reasoning.end
         thinking: dict[str, Any] = {"type": "any_text", "excludes": [end]}
+        # The blank lines templates write after the thinking (Qwen3: "</think>\n\n"); an
+        # answer without thinking begins with the constrained text itself.
+        blank = {"type": "regex", "pattern": r"[ \n]{0,2}"}
         if self.reasoning.opened:
             head: dict[str, Any] = {
                 "type": "sequence",
-                "elements": [thinking, {"type": "const_string", "value": end}],
+                "elements": [thinking, {"type": "const_string", "value": end}, blank],
             }
         else:
-            head = {
-                "type": "optional",
-                "content": {"type": "tag", "begin": start, "content": thinking, "end": end},
-            }
-        blank = {"type": "regex", "pattern": r"\s{0,2}"}
+            tag = {"type": "tag", "begin": start, "content": thinking, "end": end}
+            head = {"type": "optional", "content": {"type": "sequence", "elements": [tag, blank]}}
         return {
             "type": "structural_tag",
-            "format": {"type": "sequence", "elements": [head, blank, self._answer_format()]},
+            "format": {"type": "sequence", "elements": [head, self._answer_format()]},
         }
 
     def _answer_format(self) -> dict[str, Any]:
