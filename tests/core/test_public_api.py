@@ -83,6 +83,7 @@ EXPECTED_TESTING = {
     "EmbeddingConformance",
     "FakeBackend",
     "FakeOptions",
+    "ScoreConformance",
     "fake_plugin",
     "INFERCORE_COMMAND",
     "deployed",
