@@ -66,6 +66,6 @@ def transformers_logits(folder: Path, token_ids: list[list[int]]) -> list[list[f
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32)
     with torch.inference_mode():
-        return [model(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in token_ids]
+        return [model.eval()(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in token_ids]

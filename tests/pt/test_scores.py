@@ -1,0 +1,107 @@
+"""Classification, reward and score models on the pt backend: SmolLM2 with a seeded head,
+saved and loaded as a user's checkpoint, against a plain transformers forward.
+
+The conformance suite (tests/pt/test_conformance.py) checks what holds for any such
+model; here the numbers themselves, from batches of two that pad their rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from score_models import CLASSIFIER_LABELS, make_classifier, make_reward_model, transformers_logits
+
+import infercore
+
+TEXTS = [
+    "I loved every minute of this film.",
+    "The service was slow and the food was cold.",
+    "ok",
+    "The capital of France is Paris, which lies on the Seine.",
+    "Rain again today.",
+]
+QUERY = "What is the capital of France?"
+DOCUMENTS = ["Paris is the capital of France.", "Dogs bark.", "France's capital city is Paris."]
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_classifier(tmp_path_factory.getbasetemp() / "classifier")
+
+
+@pytest.fixture(scope="module")
+def reward_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_reward_model(tmp_path_factory.getbasetemp() / "reward-model")
+
+
+@pytest.fixture(scope="module")
+def classify_engine(classifier: Path) -> Iterator[infercore.Engine]:
+    # Batches of two: rows of different lengths share a padded batch.
+    with infercore.Engine(str(classifier), backend="pt", task="classify", max_batch_size=2) as e:
+        yield e
+
+
+def _softmax(row: list[float]) -> list[float]:
+    top = max(row)
+    exps = [math.exp(value - top) for value in row]
+    return [value / sum(exps) for value in exps]
+
+
+def _sigmoid(value: float) -> float:
+    return 1 / (1 + math.exp(-value))
+
+
+def test_classifier_probabilities_equal_a_transformers_forward(
+    classify_engine: infercore.Engine, classifier: Path
+) -> None:
+    tokenizer = classify_engine.backend.tokenizer
+    expected = transformers_logits(classifier, [tokenizer.encode(text) for text in TEXTS])
+    response = classify_engine.classify(TEXTS)
+    raw = classify_engine.classify(TEXTS, {"use_activation": False})
+    for item, logits, row in zip(response.data, raw.data, expected, strict=True):
+        assert logits.probs == pytest.approx(row, abs=1e-5)
+        assert item.probs == pytest.approx(_softmax(row), abs=1e-5)
+        assert item.label == CLASSIFIER_LABELS[row.index(max(row))]
+        assert item.num_classes == 3
+
+
+def test_a_reward_model_gives_its_raw_reward_and_its_sigmoid(
+    reward_model: Path,
+) -> None:
+    with infercore.Engine(str(reward_model), backend="pt", task="classify") as engine:
+        ids = [engine.backend.tokenizer.encode(text) for text in TEXTS[:3]]
+        rewards = engine.classify(TEXTS[:3], {"use_activation": False})
+        probabilities = engine.classify(TEXTS[:3])
+    expected = transformers_logits(reward_model, ids)
+    answers = zip(rewards.data, probabilities.data, expected, strict=True)
+    for reward, probability, (logit,) in answers:
+        assert reward.probs == pytest.approx([logit], abs=1e-5)
+        # One label: vLLM's activation is the sigmoid, and the label is the only one.
+        assert probability.probs == pytest.approx([_sigmoid(logit)], abs=1e-6)
+        assert probability.label == "LABEL_0"
+
+
+def test_cross_encoder_scores_equal_a_transformers_forward_on_the_pair(reward_model: Path) -> None:
+    with infercore.Engine(str(reward_model), backend="pt", task="score", max_batch_size=2) as e:
+        tokenizer = e.backend.tokenizer
+        pairs = [tokenizer.encode(QUERY, text_pair=doc) for doc in DOCUMENTS]
+        scored = e.score(QUERY, DOCUMENTS)
+        raw = e.score(QUERY, DOCUMENTS, {"use_activation": False})
+        ranked = e.rerank(QUERY, DOCUMENTS)
+    expected = [logit for (logit,) in transformers_logits(reward_model, pairs)]
+    assert [item.score for item in raw.data] == pytest.approx(expected, abs=1e-5)
+    assert [item.score for item in scored.data] == pytest.approx(
+        [_sigmoid(logit) for logit in expected], abs=1e-6
+    )
+    best_first = sorted(range(len(expected)), key=lambda i: expected[i], reverse=True)
+    assert [result.index for result in ranked.results] == best_first
+
+
+def test_a_model_of_several_labels_does_not_load_to_score(classifier: Path) -> None:
+    with pytest.raises(infercore.InvalidRequestError) as refused:
+        infercore.Engine(str(classifier), backend="pt", task="score")
+    assert refused.value.param == "model"
+    assert "3 labels" in str(refused.value)
