@@ -105,3 +105,22 @@ def test_a_model_of_several_labels_does_not_load_to_score(classifier: Path) -> N
         infercore.Engine(str(classifier), backend="pt", task="score")
     assert refused.value.param == "model"
     assert "3 labels" in str(refused.value)
+
+
+def test_a_cross_encoder_that_reads_token_type_ids_is_refused(tmp_path: Path) -> None:
+    """A BERT-style pair carries segment ids, which pooling requests do not: refused at load
+    rather than scored without them (all-MiniLM-L6-v2 with a one-label head)."""
+    from embedding_models import minilm_folder
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the new head is reported missing: it is
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(minilm_folder(), num_labels=1)
+    finally:
+        hf_logging.set_verbosity_warning()
+    model.save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(minilm_folder()).save_pretrained(tmp_path)
+    with pytest.raises(infercore.InvalidRequestError, match="token type ids") as refused:
+        infercore.Engine(str(tmp_path), backend="pt", task="score")
+    assert refused.value.param == "model"

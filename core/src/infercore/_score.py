@@ -56,7 +56,20 @@ def classifier_head_for(model: str, backend: Backend[Any], task: Task) -> Classi
             "cross-encoder or reward model) has one; load it with task='classify' instead",
             param="model",
         )
+    if task == "score" and _marks_segments(backend.tokenizer):
+        # Pooling requests carry token ids alone: a model that reads the pair's segment
+        # ids (BERT-style token_type_ids) would score without them, wrongly.
+        raise InvalidRequestError(
+            f"the tokenizer of {model!r} marks a pair's second text with token type ids, "
+            "which scoring does not pass to the model yet",
+            param="model",
+        )
     return head
+
+
+def _marks_segments(tokenizer: Any) -> bool:
+    encoded = tokenizer("query", text_pair="document") if callable(tokenizer) else {}
+    return any(encoded.get("token_type_ids") or ())
 
 
 def _texts(value: str | Sequence[str], param: str) -> list[str]:
