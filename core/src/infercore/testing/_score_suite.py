@@ -182,8 +182,10 @@ class ScoreTests(SuiteBase):
         assert _flat(_probs(served)) == pytest.approx(_flat(expected))
         assert served.usage.prompt_tokens == classify_engine.classify(TEXTS).usage.prompt_tokens
         assert refused.value.param == "input"
-        assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "x"
-        assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "model"
+        assert unknown.status_code == 400
+        assert unknown.json()["error"]["param"] == "x"
+        assert wrong.status_code == 400
+        assert wrong.json()["error"]["param"] == "model"
 
     # -- score and rerank ---------------------------------------------------------------
 
@@ -267,4 +269,5 @@ class ScoreTests(SuiteBase):
         assert ranked.results[0].document is None
         assert mismatched.status_code == 400
         assert mismatched.json()["error"]["param"] == "text_1"
-        assert classify.status_code == 400 and classify.json()["error"]["param"] == "model"
+        assert classify.status_code == 400
+        assert classify.json()["error"]["param"] == "model"
