@@ -49,6 +49,7 @@ EXPECTED_INFERCORE = {
     "ParsedCall",
     "ReasoningParser",
     "ReasoningParserSpec",
+    "ReasoningTags",
     "ToolParser",
     "ToolParserSpec",
     "ServerUnreachableError",

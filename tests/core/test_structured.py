@@ -21,6 +21,7 @@ from infercore import (
     RequestConfig,
     SamplingParams,
     StructuredOutput,
+    _builtin,
     hookimpl,
 )
 from infercore.testing import FakeBackend, FakeOptions
@@ -169,7 +170,7 @@ def test_what_the_backend_cannot_compile_is_refused_before_generation(
     [
         (
             {"json_schema": SCHEMA},
-            StructuredOutput("json_schema", json.dumps(SCHEMA, sort_keys=True)),
+            StructuredOutput("json_schema", json.dumps(SCHEMA)),
         ),
         (
             {"response_format": {"type": "json_object"}},
@@ -182,7 +183,7 @@ def test_what_the_backend_cannot_compile_is_refused_before_generation(
                     "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True},
                 }
             },
-            StructuredOutput("json_schema", json.dumps(SCHEMA, sort_keys=True)),
+            StructuredOutput("json_schema", json.dumps(SCHEMA)),
         ),
         ({"regex": "[0-9]+"}, StructuredOutput("regex", "[0-9]+")),
         ({"choice": ["yes", "no"]}, StructuredOutput("choice", '["yes", "no"]')),
@@ -198,16 +199,16 @@ def test_each_way_of_asking_reaches_every_choice_as_one_constraint(
     assert RecordingBackend.checked[0].param == next(iter(fields))
 
 
-def test_equal_schemas_are_equal_constraints_whatever_their_key_order(
+def test_a_schema_keeps_the_order_of_its_properties(
     structured_engine: infercore.Engine,
 ) -> None:
-    reordered = {"required": ["a"], "properties": {"a": {"type": "integer"}}, "type": "object"}
-    for schema in (SCHEMA, reordered):
-        structured_engine.infer(QUESTION, RequestConfig(max_tokens=2, json_schema=schema))
-    first, second = RecordingBackend.checked
-    assert first == second
-    assert hash(first) == hash(second)
-    assert first.schema == SCHEMA
+    # The answer writes properties in the schema's order ("reasoning" before "answer").
+    schema = {"type": "object", "properties": {"b": {}, "a": {}}, "required": ["b", "a"]}
+    structured_engine.infer(QUESTION, RequestConfig(max_tokens=2, json_schema=schema))
+    (checked,) = RecordingBackend.checked
+    assert list(checked.schema["properties"]) == ["b", "a"]
+    assert checked == StructuredOutput("json_schema", json.dumps(schema))
+    assert hash(checked) == hash(StructuredOutput("json_schema", json.dumps(schema)))
 
 
 def test_an_unconstrained_request_reaches_the_backend_without_a_constraint(
@@ -300,3 +301,37 @@ def test_a_tool_whose_parameters_are_no_json_schema_is_refused_naming_tools(
         structured_engine.infer([request], RequestConfig(max_tokens=2))
 
     assert caught.value.param == "tools"
+
+
+@pytest.mark.parametrize(
+    ("parser", "opened"),
+    # DeepSeek-R1 answers begin in thinking; Qwen3's only where the template opened it.
+    [("deepseek_r1", True), ("qwen3", False)],
+)
+def test_with_a_reasoning_parser_the_constraint_holds_after_the_thinking(
+    parser: str, opened: bool
+) -> None:
+    manager = infercore.PluginManager(autoload=False)
+    manager.register(_builtin, "builtin")
+    manager.register(_Backends(), "structured-backends")
+    with infercore.Engine(
+        "fake", backend="fake-structured", reasoning_parser=parser, plugins=manager
+    ) as engine:
+        engine.infer(QUESTION, RequestConfig(max_tokens=2, regex="[a-z]+"))
+
+    (checked,) = RecordingBackend.checked
+    assert checked.reasoning == infercore.ReasoningTags("<think>", "</think>", opened)
+    assert [params.structured for params in RecordingBackend.generated] == [checked]
+    answer = {"type": "regex", "pattern": "[a-z]+"}
+    assert checked.structural_tag()["format"]["elements"][-1] == answer
+
+
+def test_without_a_reasoning_parser_the_constraint_holds_from_the_first_token(
+    structured_engine: infercore.Engine,
+) -> None:
+    structured_engine.infer(QUESTION, RequestConfig(max_tokens=2, regex="[a-z]+"))
+
+    (checked,) = RecordingBackend.checked
+    assert checked.reasoning is None
+    with pytest.raises(ValueError, match="without reasoning"):
+        checked.structural_tag()

@@ -1,5 +1,6 @@
 """Structured output on the pt backend, beyond the conformance suite: sampled rows of
-every kind, grammars compiled once, a complete grammar ending the row, escaping."""
+every kind, grammars compiled once, a complete grammar ending the row, escaping, and the
+answer after a reasoning model's thinking."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from infercore import ChatCompletionResponse, Engine, RequestConfig
 
 pytest.importorskip("torch")
 pytest.importorskip("xgrammar")
+
+from reasoning_prompts import PLACE_SCHEMA, thinking_examples
 
 from infercore.testing._structured_suite import CITY_SCHEMA, DATE_REGEX
 
@@ -61,11 +64,10 @@ def test_sampled_answers_of_every_kind_hold_beside_sampled_free_rows(engine: Eng
 
 def test_a_schema_compiles_once_for_every_request_that_asks_for_it(engine: Engine) -> None:
     compile_cache = engine.backend._grammars.compile
-    reordered = dict(reversed(list(CITY_SCHEMA.items())))
     config = RequestConfig(temperature=0.0, max_tokens=2, json_schema=CITY_SCHEMA)
     engine.infer([QUESTION], config)
     before = compile_cache.cache_info()
-    engine.infer([QUESTION, OTHER], config.model_copy(update={"json_schema": reordered}))
+    engine.infer([QUESTION, OTHER], config.model_copy(update={"json_schema": dict(CITY_SCHEMA)}))
     after = compile_cache.cache_info()
     assert after.misses == before.misses
     assert after.hits >= before.hits + 1
@@ -77,3 +79,29 @@ def test_a_complete_grammar_ends_the_row_even_under_ignore_eos(engine: Engine) -
     assert _texts(response) == ["Paris"]
     assert response.choices[0].finish_reason == "stop"
     assert response.usage.completion_tokens < 40
+
+
+@pytest.mark.parametrize("parser", ["qwen3", "deepseek_r1"])
+def test_the_answer_after_the_thinking_holds_to_the_schema(parser: str) -> None:
+    requests = [{"messages": thinking_examples(city)} for city in ("Berlin", "Madrid")]
+    greedy = RequestConfig(temperature=0.0, max_tokens=60, json_schema=PLACE_SCHEMA)
+    sampled = RequestConfig(temperature=1.0, seed=3, n=3, max_tokens=60, json_schema=PLACE_SCHEMA)
+    with Engine(
+        "smollm2-135m-instruct", backend="pt", dtype="float32", reasoning_parser=parser
+    ) as engine:
+        first = [response.choices[0] for response in engine.infer(requests, greedy)]
+        more = [
+            choice for response in engine.infer(requests, sampled) for choice in response.choices
+        ]
+
+    for choice in first:
+        assert choice.finish_reason == "stop"
+    # A sampled answer may think until max_tokens (a deepseek_r1 answer is thinking until it
+    # writes </think>); every answer that ends holds to the schema after its thinking.
+    ended = [choice for choice in first + more if choice.finish_reason == "stop"]
+    assert len(ended) > len(first)
+    for choice in ended:
+        assert choice.message.reasoning
+        jsonschema.validate(json.loads(choice.message.content or ""), PLACE_SCHEMA)
+    # The properties come in the schema's order.
+    assert list(json.loads(first[0].message.content or "")) == ["name", "country"]

@@ -7,6 +7,7 @@ server's handling of a backend error in one request can be seen from outside.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 
 import infercore
 from infercore import BackendSpec, Delta, PreparedRequest, SamplingParams
@@ -20,11 +21,13 @@ class FailingBackend(EchoBackend):
         if "FAIL" in request.prompt and "FAIL-LATER" not in request.prompt:
             raise RuntimeError("the backend broke on purpose")
         count = 0
-        async for delta in super().generate(request, params):
-            if "FAIL-LATER" in request.prompt and count == 2:
-                raise RuntimeError("the backend broke on purpose, mid-stream")
-            count += 1
-            yield delta
+        # Closed at once when this one fails, so the echo backend's count is right on time.
+        async with aclosing(super().generate(request, params)) as deltas:
+            async for delta in deltas:
+                if "FAIL-LATER" in request.prompt and count == 2:
+                    raise RuntimeError("the backend broke on purpose, mid-stream")
+                count += 1
+                yield delta
 
 
 @infercore.hookimpl

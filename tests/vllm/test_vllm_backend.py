@@ -1,4 +1,6 @@
-"""vLLM against the pt backend on the same model: prompts, outputs, LoRA adapters."""
+"""vLLM against the pt backend on the same model: prompts, outputs, LoRA adapters,
+structured output (after the thinking, since both engines parse reasoning) and forced
+tool calls."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 from lora_models import make_lora_adapter
+from reasoning_prompts import PLACE_SCHEMA, thinking_examples
 from vllm_settings import VLLM_OPTIONS
 
 import infercore
@@ -60,13 +63,17 @@ def adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def vllm_engine(adapter: Path) -> Iterator[infercore.Engine]:
     options = {**VLLM_OPTIONS, "enable_lora": True, "max_lora_rank": 8}
-    with infercore.Engine(MODEL, backend="vllm", adapters={"a": str(adapter)}, **options) as e:
+    with infercore.Engine(
+        MODEL, backend="vllm", adapters={"a": str(adapter)}, reasoning_parser="qwen3", **options
+    ) as e:
         yield e
 
 
 @pytest.fixture(scope="module")
 def pt_engine(adapter: Path) -> Iterator[infercore.Engine]:
-    with infercore.Engine(MODEL, backend="pt", dtype="float32", adapters={"a": str(adapter)}) as e:
+    with infercore.Engine(
+        MODEL, backend="pt", dtype="float32", adapters={"a": str(adapter)}, reasoning_parser="qwen3"
+    ) as e:
         yield e
 
 
@@ -167,3 +174,55 @@ def test_a_constraint_vllm_cannot_compile_is_refused_before_generation(
         vllm_engine.infer([_chat(PROMPTS[0])], {"max_tokens": 4, "regex": "(unclosed"})
     assert refused.value.param == "regex"
     assert vllm_engine.backend.active_requests == 0
+
+
+def test_both_backends_think_then_answer_in_the_schema_alike(
+    vllm_engine: infercore.Engine, pt_engine: infercore.Engine
+) -> None:
+    requests = [{"messages": thinking_examples(city)} for city in ("Berlin", "Madrid")]
+    config = {"temperature": 0.0, "max_tokens": 60, "json_schema": PLACE_SCHEMA}
+    ours = [r.choices[0].message for r in pt_engine.infer(requests, config)]
+    theirs = [r.choices[0].message for r in vllm_engine.infer(requests, config)]
+
+    assert [(m.reasoning, m.content) for m in theirs] == [(m.reasoning, m.content) for m in ours]
+    for message in theirs:
+        assert message.reasoning
+        jsonschema.validate(json.loads(message.content or ""), PLACE_SCHEMA)
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 20}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "tool_choice", ["required", {"type": "function", "function": {"name": "get_weather"}}]
+)
+def test_both_backends_make_the_same_forced_tool_calls(
+    vllm_engine: infercore.Engine, pt_engine: infercore.Engine, tool_choice: Any
+) -> None:
+    requests = [
+        _chat(f"What is the weather in {city}?", tools=[WEATHER_TOOL], tool_choice=tool_choice)
+        for city in ("Paris", "Oslo")
+    ]
+    config = {"temperature": 0.0, "max_tokens": 48}
+
+    def calls(engine: infercore.Engine) -> list[list[tuple[str, Any]]]:
+        return [
+            [(c.function.name, json.loads(c.function.arguments)) for c in m.tool_calls or []]
+            for m in (r.choices[0].message for r in engine.infer(requests, config))
+        ]
+
+    ours = calls(pt_engine)
+    assert calls(vllm_engine) == ours
+    for answer in ours:
+        assert answer
+        assert all(name == "get_weather" and "city" in arguments for name, arguments in answer)

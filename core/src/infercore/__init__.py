@@ -61,7 +61,7 @@ from infercore._score_types import (
     ScoreResponse,
 )
 from infercore._stats import InferStats
-from infercore._structured import StructuredOutput
+from infercore._structured import ReasoningTags, StructuredOutput
 from infercore._types import (
     ChatCompletionChunk,
     ChatCompletionResponse,
@@ -113,6 +113,7 @@ __all__ = [
     "PreparedRequest",
     "ReasoningParser",
     "ReasoningParserSpec",
+    "ReasoningTags",
     "RequestConfig",
     "RerankResponse",
     "SamplingParams",

@@ -34,7 +34,12 @@ from infercore._parsers import (
     forced_calls_schema,
 )
 from infercore._stats import InferStats
-from infercore._structured import StructuredOutput, schema_output, structured_output
+from infercore._structured import (
+    ReasoningTags,
+    StructuredOutput,
+    schema_output,
+    structured_output,
+)
 from infercore._types import InferRequest, NamedToolChoice, RequestConfig
 
 __all__ = ["CONFIG_SAMPLING_FIELDS", "Job", "Preparer"]
@@ -101,6 +106,8 @@ class Preparer:
         # A rendered chat template carries its own special tokens; a raw
         # prompt gets the tokenizer's (a BOS token, say), as vLLM does.
         prompt_ids = tokenizer.encode(prompt, add_special_tokens=request.prompt is not None)
+        if structured is not None:
+            structured = await self._compiled(structured, prompt)
         request_id = uuid.uuid4().hex
         prepared = await self.backend.prepare(
             PreparedRequest(request_id, prompt, tuple(prompt_ids), request.adapter, **media)
@@ -184,9 +191,9 @@ class Preparer:
     async def _structured(
         self, request: InferRequest, config: RequestConfig
     ) -> StructuredOutput | None:
-        """The one constraint on the answer, checked by the core and compiled by the
-        backend: the config's, or the calls' JSON Schema that tool_choice "required" or a
-        named function demands (only output held to it is certain to parse as calls)."""
+        """The one constraint on the answer, as the core checks it: the config's, or the
+        calls' JSON Schema that tool_choice "required" or a named function demands (only
+        output held to it is certain to parse as calls)."""
         structured = structured_output(config)
         calls = forced_calls_schema(request)
         if calls is not None:
@@ -212,6 +219,15 @@ class Preparer:
                 f"({structured.param}); leave it out, or use a backend that does",
                 param=structured.param,
             )
+        return structured
+
+    async def _compiled(self, structured: StructuredOutput, prompt: str) -> StructuredOutput:
+        """``structured`` as the backend will hold the answer to ``prompt`` to, once the
+        backend has checked it: after the thinking, where the engine parses reasoning."""
+        parser = self.reasoning_parser
+        if parser is not None:
+            tags = ReasoningTags(parser.start, parser.end, parser.opens_in_reasoning(prompt))
+            structured = replace(structured, reasoning=tags)
         await self.backend.check_structured(structured)
         return structured
 

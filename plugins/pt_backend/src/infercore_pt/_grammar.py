@@ -40,8 +40,14 @@ class Grammars:
         JSON comes without optional whitespace (``any_whitespace=False``): a model
         may otherwise sample blank space without end, and vLLM compiles it the
         same way (``disable_any_whitespace``), so both backends allow one text.
+        After a reasoning model's thinking the constraint is one part of the
+        answer's structural tag, which bounds blank space instead.
         """
         try:
+            if structured.reasoning is not None:
+                return self._compiler.compile_structural_tag(
+                    json.dumps(structured.structural_tag())
+                )
             if structured.kind == "json_schema":
                 return self._compiler.compile_json_schema(structured.spec, any_whitespace=False)
             if structured.kind == "regex":

@@ -4,6 +4,7 @@ for ``embed``, ``classify`` or ``score``) its pooling runner, one request per in
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing, nullcontext
 from dataclasses import replace
@@ -86,6 +87,9 @@ def engine_args(model: str, options: VllmOptions) -> AsyncEngineArgs:
 
 def structured_outputs(structured: StructuredOutput) -> StructuredOutputsParams:
     """vLLM's form of a constraint (whitespace is the engine's setting: `engine_args`)."""
+    if structured.reasoning is not None:
+        # The thinking, then the constraint: one grammar over the whole answer.
+        return StructuredOutputsParams(structural_tag=json.dumps(structured.structural_tag()))
     if structured.kind == "json_schema":
         return StructuredOutputsParams(json=structured.schema)
     if structured.kind == "regex":
