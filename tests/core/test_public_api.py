@@ -53,6 +53,7 @@ EXPECTED_INFERCORE = {
     "ToolParser",
     "ToolParserSpec",
     "ServerUnreachableError",
+    "StepScoreResponse",
     "StructuredOutput",
     "PluginFailure",
     "PluginManager",

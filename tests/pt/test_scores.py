@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from score_models import CLASSIFIER_LABELS, make_classifier, make_reward_model, transformers_logits
+from score_models import (
+    CLASSIFIER_LABELS,
+    STEP_TAG,
+    make_classifier,
+    make_process_reward_model,
+    make_reward_model,
+    transformers_logits,
+)
 
 import infercore
 
@@ -98,6 +105,46 @@ def test_cross_encoder_scores_equal_a_transformers_forward_on_the_pair(reward_mo
     )
     best_first = sorted(range(len(expected)), key=lambda i: expected[i], reverse=True)
     assert [result.index for result in ranked.results] == best_first
+
+
+def test_process_rewards_are_the_token_classifier_at_each_step_tag(tmp_path: Path) -> None:
+    """A conversation whose answer ends each step with the step tag: one score per step,
+    the softmax of a plain transformers forward's logits at that token; batched alike."""
+    model = make_process_reward_model(tmp_path / "prm")
+    answer = f"3*4=12.{STEP_TAG}2+12=14.{STEP_TAG}The answer is 14.{STEP_TAG}"
+    conversation = [
+        {"role": "user", "content": "What is 2+3*4?"},
+        {"role": "assistant", "content": answer},
+    ]
+    with infercore.Engine(str(model), backend="pt", task="token_classify", max_batch_size=2) as e:
+        tokenizer = e.backend.tokenizer
+        rendered = tokenizer.apply_chat_template(conversation, tokenize=False)
+        ids = [
+            tokenizer.encode(rendered, add_special_tokens=False),
+            tokenizer.encode(f"one{STEP_TAG}"),
+        ]
+        scored = e.step_scores([conversation, f"one{STEP_TAG}", conversation], STEP_TAG)
+        raw = e.step_scores([conversation], STEP_TAG, {"use_activation": False})
+        with pytest.raises(infercore.InvalidRequestError) as refused:
+            e.step_scores([conversation], "two tokens")
+        with pytest.raises(infercore.InvalidRequestError) as wrong_call:
+            e.classify([conversation])
+    tag = tokenizer.convert_tokens_to_ids(STEP_TAG)
+    for index, token_ids in ((0, ids[0]), (1, ids[1]), (2, ids[0])):
+        logits = transformers_logits(model, [token_ids])[0]
+        expected = [row for row, token in zip(logits, token_ids, strict=True) if token == tag]
+        assert len(expected) == (3 if token_ids is ids[0] else 1)
+        steps = scored.data[index].data
+        assert [step for flat in steps for step in flat] == pytest.approx(
+            [p for row in expected for p in _softmax(row)], abs=1e-5
+        )
+        if index == 0:
+            assert [v for row in raw.data[0].data for v in row] == pytest.approx(
+                [v for row in expected for v in row], abs=1e-5
+            )
+    assert scored.usage.prompt_tokens == 2 * len(ids[0]) + len(ids[1])
+    assert refused.value.param == "step_tag"
+    assert wrong_call.value.param == "model"
 
 
 def test_a_model_of_several_labels_does_not_load_to_score(classifier: Path) -> None:

@@ -59,6 +59,7 @@ from infercore._score_types import (
     RerankResponse,
     ScoreConfig,
     ScoreResponse,
+    StepScoreResponse,
 )
 from infercore._stats import InferStats
 from infercore._structured import ReasoningTags, StructuredOutput
@@ -120,6 +121,7 @@ __all__ = [
     "ScoreConfig",
     "ScoreResponse",
     "ServerUnreachableError",
+    "StepScoreResponse",
     "StructuredOutput",
     "Task",
     "TokenLogprobs",

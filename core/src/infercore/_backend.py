@@ -34,8 +34,9 @@ __all__ = [
     "Tokenizer",
 ]
 
-#: What a backend can be asked to do: generate text; embed, classify or score inputs.
-Task = Literal["generate", "embed", "classify", "score"]
+#: What a backend can be asked to do: generate text; embed, classify or score inputs;
+#: classify each token (``token_classify``: a process reward model's steps).
+Task = Literal["generate", "embed", "classify", "score", "token_classify"]
 
 #: The sampling settings a backend may declare it honours.
 SAMPLING_FIELDS = frozenset(
@@ -229,7 +230,9 @@ class PoolingRequest:
     ``task`` says which pooled output is wanted: ``"embed"``, the model's sentence
     embedding; ``"classify"``, its sequence-classification head's raw logits, one
     per label; ``"score"``, the same for a (query, document) pair that the core
-    joined as the tokenizer joins two texts (a head of one label: its one logit).
+    joined as the tokenizer joins two texts (a head of one label: its one logit);
+    ``"token_classify"``, a token-classification head's raw logits at every token,
+    flattened token by token (``len(prompt_token_ids) * labels`` numbers).
     """
 
     request_id: str
@@ -324,19 +327,20 @@ class Backend(abc.ABC, Generic[OptionsT]):
         task and whose engine was loaded for it (``options.task``). For
         ``"embed"`` it is the model's sentence embedding as the model's own
         configuration defines it: its pooling (mean, CLS, last token) and, where
-        the model normalises, unit length. The backend owns the forward pass and
+        the model normalises, unit length (for the other tasks, see
+        :class:`PoolingRequest`). The backend owns the forward pass and
         its batching (the requests may be many); the core owns the inputs'
         validation, tokenization and length limits, the response shape, usage,
-        the wire encodings and ``dimensions``. For ``"classify"`` and ``"score"``
-        it is the head's raw logits, before any activation: the core applies the
-        one :attr:`classifier_head` names.
+        the wire encodings and ``dimensions``. For ``"classify"``, ``"score"`` and
+        ``"token_classify"`` it is the head's raw logits, before any activation:
+        the core applies the one :attr:`classifier_head` names.
         """
         raise NotImplementedError(f"{type(self).__name__} does not pool")
 
     @property
     def classifier_head(self) -> ClassifierHead | None:
-        """The model's sequence-classification head, where the engine was loaded for
-        ``"classify"`` or ``"score"``: ``ClassifierHead.from_config`` on the checkpoint's
+        """The model's classification head, where the engine was loaded for ``"classify"``,
+        ``"score"`` or ``"token_classify"``: ``ClassifierHead.from_config`` on the checkpoint's
         config (its labels, and the activation its ``problem_type`` names). ``None``
         (the default) for other tasks."""
         return None

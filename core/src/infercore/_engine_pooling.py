@@ -13,13 +13,19 @@ from infercore._embedding_types import EmbeddingResponse
 from infercore._loop import LoopThread
 from infercore._pool_inputs import PoolInputs
 from infercore._score import ScoreConfigLike, Scorer, as_score_config
-from infercore._score_types import ClassificationResponse, RerankResponse, ScoreResponse
+from infercore._score_types import (
+    ClassificationResponse,
+    RerankResponse,
+    ScoreResponse,
+    StepScoreResponse,
+)
 
 __all__ = ["PoolingCalls"]
 
 
 class PoolingCalls:
-    """``embed``, ``classify``, ``score`` and ``rerank``, each sync and async."""
+    """``embed``, ``classify``, ``score``, ``rerank`` and ``step_scores``, each sync and
+    async."""
 
     _loop: LoopThread
     _embedder: Embedder
@@ -119,3 +125,25 @@ class PoolingCalls:
             query, documents, top_n, return_documents, as_score_config(config)
         )
         return await self._loop.run_async(ranked)
+
+    def step_scores(
+        self, inputs: PoolInputs, step_tag: str, config: ScoreConfigLike = None
+    ) -> StepScoreResponse:
+        """Each input's score at every ``step_tag`` token, on an engine loaded with
+        ``task="token_classify"`` (a process reward model).
+
+        ``inputs`` as :meth:`classify` takes them, typically a conversation whose answer
+        ends each step with ``step_tag`` (a text that is one token of the model's
+        tokenizer, as Qwen2.5-Math-PRM's ``<extra_0>``). Each step gets every label's
+        probability (the activation :meth:`classify` applies; ``use_activation=False``:
+        the raw logits), in the order of the tags.
+        """
+        scored = self._scorer.step_scores(inputs, step_tag, as_score_config(config))
+        return self._loop.run(scored)
+
+    async def step_scores_async(
+        self, inputs: PoolInputs, step_tag: str, config: ScoreConfigLike = None
+    ) -> StepScoreResponse:
+        """:meth:`step_scores`, on the caller's event loop."""
+        scored = self._scorer.step_scores(inputs, step_tag, as_score_config(config))
+        return await self._loop.run_async(scored)

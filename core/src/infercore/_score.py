@@ -31,6 +31,8 @@ from infercore._score_types import (
     ScoreData,
     ScoreResponse,
     ScoreUsage,
+    StepScoreResponse,
+    StepScores,
 )
 
 __all__ = ["ScoreConfigLike", "Scorer", "as_score_config", "classifier_head_for"]
@@ -45,7 +47,7 @@ def as_score_config(config: ScoreConfigLike) -> ScoreConfig:
 def classifier_head_for(model: str, backend: Backend[Any], task: Task) -> ClassifierHead | None:
     """The head of an engine loaded for ``classify`` or ``score`` (None for other tasks);
     a scoring model must have exactly one label, its score."""
-    if task not in ("classify", "score"):
+    if task not in ("classify", "score", "token_classify"):
         return None
     head = backend.classifier_head
     if head is None:
@@ -175,6 +177,49 @@ class Scorer:
         ]
         usage = RerankUsage(total_tokens=scored.usage.total_tokens)
         return RerankResponse(model=self.model, usage=usage, results=results)
+
+    async def step_scores(
+        self, inputs: PoolInputs, step_tag: str, config: ScoreConfig
+    ) -> StepScoreResponse:
+        check_task(self.model, self.task, "token_classify", "step scores")
+        tag = self._step_tag_id(step_tag)
+        tokens = InputTokens(self.model, self.backend)
+        token_ids = [
+            tokens.tokens(index, item, config.truncate_prompt_tokens)
+            for index, item in enumerate(split_inputs(inputs))
+        ]
+        width = len(self._head.labels)
+        data = []
+        for index, (ids, flat) in enumerate(
+            zip(token_ids, await self._logits(token_ids, "token_classify"), strict=True)
+        ):
+            if len(flat) != len(ids) * width:
+                raise EngineError(
+                    f"backend {self.backend_name!r} gave {len(flat)} logits for {len(ids)} "
+                    f"tokens of {width} labels"
+                )
+            activation = self._head.classify_activation
+            steps = [
+                self._activated(flat[at * width : (at + 1) * width], config, activation)
+                for at, token in enumerate(ids)
+                if token == tag
+            ]
+            data.append(StepScores(index=index, data=steps))
+        return StepScoreResponse(model=self.model, data=data, usage=_usage(token_ids))
+
+    def _step_tag_id(self, step_tag: str) -> int:
+        ids = (
+            self.backend.tokenizer.encode(step_tag, add_special_tokens=False)
+            if isinstance(step_tag, str) and step_tag
+            else []
+        )
+        if len(ids) != 1:
+            raise InvalidRequestError(
+                f"step_tag {step_tag!r} is {len(ids)} tokens for this model's tokenizer; "
+                "a step tag is one token",
+                param="step_tag",
+            )
+        return int(ids[0])
 
     @property
     def _head(self) -> ClassifierHead:

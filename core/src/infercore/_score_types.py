@@ -25,6 +25,8 @@ __all__ = [
     "ScoreData",
     "ScoreResponse",
     "ScoreUsage",
+    "StepScoreResponse",
+    "StepScores",
 ]
 
 
@@ -117,3 +119,17 @@ class RerankResponse(BaseModel):
     model: str
     usage: RerankUsage
     results: list[RerankResult]
+
+
+class StepScores(BaseModel):
+    """One input's steps: for each step-tag token, in order, every label's probability
+    (or logit, without activation), as vLLM's step pooling gives them."""
+
+    index: int
+    object: Literal["pooling"] = "pooling"
+    data: list[list[float]]
+
+
+class StepScoreResponse(_ListResponse):
+    id: str = Field(default_factory=lambda: _id("pooling"))
+    data: list[StepScores]

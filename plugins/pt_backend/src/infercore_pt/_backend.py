@@ -26,7 +26,7 @@ from infercore import (
     StructuredOutput,
 )
 from infercore_pt._batched import BatchedModel
-from infercore_pt._classifier import SequenceClassifier
+from infercore_pt._classifier import SequenceClassifier, TokenClassifier
 from infercore_pt._encoder import SentenceEncoder
 from infercore_pt._grammar import Grammars
 from infercore_pt._inputs import MediaInputs, encode_media
@@ -120,12 +120,14 @@ class PtBackend(Backend[PtOptions]):
 
     def _load_pooler(self, model: str, options: PtOptions, device: torch.device) -> None:
         """Loaded for a pooling task: with ``task="embed"`` an encoder and its pooling,
-        with ``"classify"`` or ``"score"`` a sequence classifier; no generation."""
+        with ``"classify"`` or ``"score"`` a sequence classifier, with
+        ``"token_classify"`` a token classifier; no generation."""
         dtype = _choose_dtype(options.dtype, device, pooling=True)
         if options.task == "embed":
             self._pooler = SentenceEncoder(model, options, device, dtype)
         else:
-            classifier = SequenceClassifier(model, options, device, dtype)
+            kind = TokenClassifier if options.task == "token_classify" else SequenceClassifier
+            classifier = kind(model, options, device, dtype)
             self._head = classifier.head
             self._pooler = classifier
         self._processor = None

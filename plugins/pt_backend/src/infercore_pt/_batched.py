@@ -68,6 +68,11 @@ class BatchedModel(abc.ABC):
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``[batch, width]`` for right-padded ``ids`` and their ``mask``, in inference mode."""
 
+    def _rows(self, out: torch.Tensor, batch: list[Sequence[int]]) -> list[list[float]]:
+        """Each row of the batch's output as one input's numbers."""
+        rows: list[list[float]] = out.float().cpu().tolist()
+        return rows
+
     def _run_all(self, token_ids: Sequence[Sequence[int]]) -> list[list[float]]:
         order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
         vectors: list[list[float]] = [[] for _ in token_ids]
@@ -88,8 +93,7 @@ class BatchedModel(abc.ABC):
         device = self.model.device
         with torch.inference_mode():
             out = self._forward(ids.to(device), mask.to(device))
-        vectors: list[list[float]] = out.float().cpu().tolist()
-        return vectors
+        return self._rows(out, batch)
 
     def close(self) -> None:
         self._worker.shutdown(wait=True)
