@@ -2,7 +2,8 @@
 
 Two LoRA adapters with random weights, a small Idefics3 model around SmolLM2
 for the image round trips, all-MiniLM-L6-v2 for the embedding tests, and
-sequence classifiers around SmolLM2 (three labels; one) for the score tests.
+sequence classifiers around SmolLM2 (three labels; one) and a token classifier (a
+process reward model) for the score tests.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ pytest.importorskip("transformers")
 
 from embedding_models import minilm_folder
 from lora_models import two_lora_adapters
-from score_models import make_classifier, make_reward_model
+from score_models import STEP_TAG, make_classifier, make_process_reward_model, make_reward_model
 from vlm_models import make_idefics3_model
 
 MODEL = "smollm2-135m-instruct"
@@ -53,3 +54,9 @@ class TestPtConformance(infercore.testing.BackendConformance):
     @classmethod
     def score_model(cls, tmp_path_factory: pytest.TempPathFactory) -> str:
         return str(make_reward_model(tmp_path_factory.getbasetemp() / "reward-model"))
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def step_model(cls, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+        model = make_process_reward_model(tmp_path_factory.getbasetemp() / "process-reward")
+        return str(model), STEP_TAG

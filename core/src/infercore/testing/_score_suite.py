@@ -1,13 +1,15 @@
-"""The conformance tests of a backend that declares the ``classify`` or ``score`` task.
+"""The conformance tests of a backend that declares the ``classify``, ``score`` or
+``token_classify`` task.
 
 They run on an engine of the backend loaded with ``task="classify"`` on the model the
-``classify_model`` fixture gives, and with ``task="score"`` on the ``score_model``
-one, one engine per class; a backend whose capabilities do not list the task, or a
-class whose fixture gives no model, skips them. What they check holds for any
-sequence classifier and any cross-encoder: one answer per input, in order, that does
-not depend on its batch; the activation the model's config names over the raw
-logits; token ids that classify as their text; usage; the length limit; the ranking;
-the refusals (naming the field); and the routes served over HTTP, to ``httpx`` and
+``classify_model`` fixture gives, with ``task="score"`` on the ``score_model`` one,
+and with ``task="token_classify"`` on the ``step_model`` one, one engine per class;
+a backend whose capabilities do not list the task, or a class whose fixture gives no
+model, skips them. What they check holds for any sequence classifier, cross-encoder
+and process reward model: one answer per input (per step), in order, that does not
+depend on its batch; the activation the model's config names over the raw logits;
+token ids that classify as their text; usage; the length limit; the ranking; the
+refusals (naming the field); and the routes served over HTTP, to ``httpx`` and
 :class:`~infercore.InferClient` alike.
 """
 
@@ -82,6 +84,12 @@ class ScoreTests(SuiteBase):
 
     @pytest.fixture(scope="class")
     @classmethod
+    def step_model(cls) -> tuple[str, str] | None:
+        """A process reward model of the backend and its step tag (one token), or None."""
+        return None
+
+    @pytest.fixture(scope="class")
+    @classmethod
     def classify_engine(cls, classify_model: str | None) -> Iterator[Engine]:
         yield from _engine(cls, "classify", classify_model, **cls.score_options)
 
@@ -89,6 +97,12 @@ class ScoreTests(SuiteBase):
     @classmethod
     def score_engine(cls, score_model: str | None) -> Iterator[Engine]:
         yield from _engine(cls, "score", score_model, **cls.score_options)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def step_engine(cls, step_model: tuple[str, str] | None) -> Iterator[Engine]:
+        model = None if step_model is None else step_model[0]
+        yield from _engine(cls, "token_classify", model, **cls.score_options)
 
     # -- classify ---------------------------------------------------------------------
 
@@ -271,3 +285,24 @@ class ScoreTests(SuiteBase):
         assert mismatched.json()["error"]["param"] == "text_1"
         assert classify.status_code == 400
         assert classify.json()["error"]["param"] == "model"
+
+    # -- process rewards ----------------------------------------------------------------
+
+    def test_each_step_tag_gets_a_score_independent_of_the_batch(
+        self, step_engine: Engine, step_model: tuple[str, str]
+    ) -> None:
+        tag = step_model[1]
+        texts = [f"{text}{tag}" * (index + 1) for index, text in enumerate(TEXTS)]
+        head = step_engine.backend.classifier_head
+        assert head is not None
+        together = step_engine.step_scores(texts, tag)
+        assert together.id.startswith("pooling-")
+        assert [len(item.data) for item in together.data] == [1, 2, 3, 4]
+        for text, item in zip(texts, together.data, strict=True):
+            assert all(len(step) == len(head.labels) for step in item.data)
+            (alone,) = step_engine.step_scores([text], tag).data
+            assert _flat(alone.data) == pytest.approx(_flat(item.data), abs=1e-4)
+        assert step_engine.step_scores(TEXTS[0], tag).data[0].data == []
+        with pytest.raises(InvalidRequestError) as refused:
+            step_engine.step_scores(texts, tag + tag)
+        assert refused.value.param == "step_tag"
