@@ -107,10 +107,12 @@ def test_cross_encoder_scores_equal_a_transformers_forward_on_the_pair(reward_mo
     assert [result.index for result in ranked.results] == best_first
 
 
-def test_process_rewards_are_the_token_classifier_at_each_step_tag(tmp_path: Path) -> None:
+def test_process_rewards_are_the_token_classifier_at_each_step_tag(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     """A conversation whose answer ends each step with the step tag: one score per step,
     the softmax of a plain transformers forward's logits at that token; batched alike."""
-    model = make_process_reward_model(tmp_path / "prm")
+    model = make_process_reward_model(tmp_path_factory.getbasetemp() / "process-reward")
     answer = f"3*4=12.{STEP_TAG}2+12=14.{STEP_TAG}The answer is 14.{STEP_TAG}"
     conversation = [
         {"role": "user", "content": "What is 2+3*4?"},
