@@ -14,6 +14,7 @@ from infercore._backend import (
     TokenLogprobs,
 )
 from infercore._byte_tokenizer import ByteTokenizer
+from infercore._classifier_head import ClassifierHead
 from infercore._client import InferClient
 from infercore._command import Command
 from infercore._detokenize import IncrementalDetokenizer
@@ -53,6 +54,13 @@ from infercore._parsers import (
 )
 from infercore._plugins import PluginFailure, PluginManager, get_plugin_manager
 from infercore._registry import BackendSpec, ModelAlias
+from infercore._score_types import (
+    ClassificationResponse,
+    RerankResponse,
+    ScoreConfig,
+    ScoreResponse,
+    StepScoreResponse,
+)
 from infercore._stats import InferStats
 from infercore._structured import ReasoningTags, StructuredOutput
 from infercore._types import (
@@ -78,6 +86,8 @@ __all__ = [
     "ChatCompletionChunk",
     "ChatCompletionResponse",
     "ChatMessage",
+    "ClassificationResponse",
+    "ClassifierHead",
     "Command",
     "Delta",
     "EmbedConfig",
@@ -106,8 +116,12 @@ __all__ = [
     "ReasoningParserSpec",
     "ReasoningTags",
     "RequestConfig",
+    "RerankResponse",
     "SamplingParams",
+    "ScoreConfig",
+    "ScoreResponse",
     "ServerUnreachableError",
+    "StepScoreResponse",
     "StructuredOutput",
     "Task",
     "TokenLogprobs",

@@ -2,7 +2,8 @@
 
 A backend turns one prepared request into an asynchronous stream of token
 deltas (the ``generate`` task), or a batch of token sequences into pooled
-vectors (``embed``, through :meth:`Backend.pool`). Everything that is common
+vectors (``embed``) or a classifier's logits (``classify``, ``score``), through
+:meth:`Backend.pool`. Everything that is common
 to all backends (validation, chat rendering, ``n``, stop strings, aggregation,
 usage, the logprobs shape, errors) lives in the core, so a backend stays small.
 """
@@ -16,6 +17,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from infercore._classifier_head import ClassifierHead
 from infercore._media import Modality
 from infercore._structured import StructuredOutput
 
@@ -32,8 +34,9 @@ __all__ = [
     "Tokenizer",
 ]
 
-#: What a backend can be asked to do: generate text; embed, classify or score inputs.
-Task = Literal["generate", "embed", "classify", "score"]
+#: What a backend can be asked to do: generate text; embed, classify or score inputs;
+#: classify each token (``token_classify``: a process reward model's steps).
+Task = Literal["generate", "embed", "classify", "score", "token_classify"]
 
 #: The sampling settings a backend may declare it honours.
 SAMPLING_FIELDS = frozenset(
@@ -224,8 +227,12 @@ class PoolingRequest:
 
     The core has tokenized the input (special tokens included), applied any
     truncation and checked the length against :attr:`Backend.max_model_len`.
-    ``task`` says which pooled output is wanted: ``"embed"`` (the one task
-    pooled today) is the model's sentence embedding.
+    ``task`` says which pooled output is wanted: ``"embed"``, the model's sentence
+    embedding; ``"classify"``, its sequence-classification head's raw logits, one
+    per label; ``"score"``, the same for a (query, document) pair that the core
+    joined as the tokenizer joins two texts (a head of one label: its one logit);
+    ``"token_classify"``, a token-classification head's raw logits at every token,
+    flattened token by token (``len(prompt_token_ids) * labels`` numbers).
     """
 
     request_id: str
@@ -320,12 +327,23 @@ class Backend(abc.ABC, Generic[OptionsT]):
         task and whose engine was loaded for it (``options.task``). For
         ``"embed"`` it is the model's sentence embedding as the model's own
         configuration defines it: its pooling (mean, CLS, last token) and, where
-        the model normalises, unit length. The backend owns the forward pass and
+        the model normalises, unit length (for the other tasks, see
+        :class:`PoolingRequest`). The backend owns the forward pass and
         its batching (the requests may be many); the core owns the inputs'
         validation, tokenization and length limits, the response shape, usage,
-        the wire encodings and ``dimensions``.
+        the wire encodings and ``dimensions``. For ``"classify"``, ``"score"`` and
+        ``"token_classify"`` it is the head's raw logits, before any activation:
+        the core applies the one :attr:`classifier_head` names.
         """
         raise NotImplementedError(f"{type(self).__name__} does not pool")
+
+    @property
+    def classifier_head(self) -> ClassifierHead | None:
+        """The model's classification head, where the engine was loaded for ``"classify"``,
+        ``"score"`` or ``"token_classify"``: ``ClassifierHead.from_config`` on the checkpoint's
+        config (its labels, and the activation its ``problem_type`` names). ``None``
+        (the default) for other tasks."""
+        return None
 
     async def load_adapter(self, name: str, path: str) -> None:
         """Load the LoRA adapter at ``path`` under ``name``, before any request uses it.

@@ -11,6 +11,7 @@ from typing import Any, Self
 import httpx
 
 from infercore._aio import gather
+from infercore._client_pooling import PoolingClientCalls
 from infercore._coerce import (
     ConfigLike,
     RequestLike,
@@ -20,16 +21,12 @@ from infercore._coerce import (
     for_whole_responses,
 )
 from infercore._connections import Connections
-from infercore._embed import EmbedConfigLike, EmbedInputs, as_embed_config
-from infercore._embedding_types import EmbedConfig, EmbeddingResponse
-from infercore._errors import EngineError, ServerUnreachableError
+from infercore._errors import EngineError
 from infercore._openai import (
     SSE_DONE,
     SSEDecoder,
     WireCall,
     api_root,
-    embedding_body,
-    error_for_status,
     error_from_event,
     first_model,
     model_ids,
@@ -49,9 +46,10 @@ from infercore._types import (
 __all__ = ["InferClient"]
 
 
-class InferClient:
+class InferClient(PoolingClientCalls):
     """A served model, with the same API and types as ``Engine``: ``infer``, ``stream``,
-    ``infer_async``, ``stream_async``, ``embed``, ``embed_async``.
+    ``infer_async``, ``stream_async``; ``embed``, ``classify``, ``score``, ``rerank``
+    and their async forms.
 
     ``InferClient("http://127.0.0.1:8000/v1", api_key="...")`` or
     ``InferClient(port=8000)``; a base URL without ``/v1`` gets it appended.
@@ -204,20 +202,6 @@ class InferClient:
         )
         return self._chunks(await self._open(http, call), call, stats)
 
-    def embed(self, inputs: EmbedInputs, config: EmbedConfigLike = None) -> EmbeddingResponse:
-        """Each input's embedding from ``POST /v1/embeddings``; as :meth:`Engine.embed`
-        (texts and token ids: the wire format has no conversations)."""
-        loop, http = self._connections.private_loop()
-        return loop.run(self._embed(http, inputs, as_embed_config(config)))
-
-    async def embed_async(
-        self, inputs: EmbedInputs, config: EmbedConfigLike = None
-    ) -> EmbeddingResponse:
-        """:meth:`embed`, on the caller's event loop."""
-        self._connections.check_open()
-        http = self._connections.for_this_loop()
-        return await self._embed(http, inputs, as_embed_config(config))
-
     def close(self) -> None:
         """Close every connection and the private thread. Idempotent."""
         self._connections.close()
@@ -268,32 +252,6 @@ class InferClient:
             self._model = first_model(await self._amodels(http), self.base_url)
         return http, wire_call(request, config, self._model, want_usage=stats is not None)
 
-    def _unreachable(self, exc: httpx.HTTPError) -> EngineError:
-        if isinstance(exc, httpx.TimeoutException):
-            return EngineError(f"the server at {self.base_url} did not answer in time: {exc!r}")
-        return ServerUnreachableError(
-            f"cannot talk to the server at {self.base_url}: {exc!r}; "
-            "is it running (infercore deploy ...) and is the URL right?"
-        )
-
-    def _checked(self, status: int, text: str, headers: httpx.Headers) -> Any:
-        """The JSON of a successful answer; the typed error of a failed one."""
-        if status >= 400:
-            raise error_for_status(
-                status, text, url=self.base_url, retry_after=headers.get("retry-after")
-            )
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise EngineError(f"the server at {self.base_url} did not answer JSON: {exc}") from exc
-
-    async def _amodels(self, http: httpx.AsyncClient) -> list[str]:
-        try:
-            response = await http.get("/models")
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
-        return model_ids(self._checked(response.status_code, response.text, response.headers))
-
     # -- calls --------------------------------------------------------------
 
     async def _complete(
@@ -308,20 +266,6 @@ class InferClient:
         if stats is not None:
             stats.add(result.usage, len(result.choices))
         return result
-
-    async def _embed(
-        self, http: httpx.AsyncClient, inputs: EmbedInputs, config: EmbedConfig
-    ) -> EmbeddingResponse:
-        if self._model is None:
-            self._model = first_model(await self._amodels(http), self.base_url)
-        try:
-            response = await http.post(
-                "/embeddings", json=embedding_body(self._model, inputs, config)
-            )
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
-        payload = self._checked(response.status_code, response.text, response.headers)
-        return EmbeddingResponse.model_validate(payload)
 
     async def _open(self, http: httpx.AsyncClient, call: WireCall) -> httpx.Response:
         """Send a streamed call and check its status; the open response."""

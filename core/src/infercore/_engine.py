@@ -27,8 +27,8 @@ from infercore._coerce import (
     for_whole_responses,
     invalid_request,
 )
-from infercore._embed import EmbedConfigLike, Embedder, EmbedInputs, as_embed_config
-from infercore._embedding_types import EmbeddingResponse
+from infercore._embed import Embedder
+from infercore._engine_pooling import PoolingCalls
 from infercore._errors import InvalidRequestError
 from infercore._loop import LoopThread
 from infercore._media import MediaLimits
@@ -37,6 +37,7 @@ from infercore._plugins import PluginManager, get_plugin_manager
 from infercore._prepare import Job, Preparer
 from infercore._resources import EngineResources
 from infercore._respond import Responder
+from infercore._score import Scorer, classifier_head_for
 from infercore._stats import InferStats
 from infercore._types import (
     ChatCompletionChunk,
@@ -50,13 +51,16 @@ __all__ = ["Engine", "infer"]
 T = TypeVar("T")
 
 
-class Engine:
+class Engine(PoolingCalls):
     """A model served by one backend.
 
     ``Engine("smollm2-135m-instruct", backend="pt", max_batch_size=16)`` loads
     the model; keyword options are the backend's typed options, ``task`` among
-    them: ``task="embed"`` loads an embedding model for :meth:`embed` (on a
-    backend whose capabilities list it) instead of one that generates. ``adapters``
+    them: ``task="embed"`` loads an embedding model for :meth:`embed`,
+    ``task="classify"`` a sequence-classification (or reward) model for
+    :meth:`classify`, ``task="score"`` a cross-encoder for :meth:`score` and
+    :meth:`rerank` (each on a backend whose capabilities list it) instead of one
+    that generates. ``adapters``
     maps names to LoRA adapter paths, loaded at once and chosen per request
     with ``InferRequest.adapter``. ``media`` bounds and places the images,
     videos and audios that requests may load (by default a trusted caller's
@@ -133,6 +137,7 @@ class Engine:
             #: The parsers' names ("auto" settled), or None.
             self.tool_call_parser, tools = parsers.tool_parser(template)
             self.reasoning_parser, reasoning = parsers.reasoning_parser(template)
+            head = classifier_head_for(model, self._backend, self.task)
         except BaseException:
             self._finalizer()
             raise
@@ -150,6 +155,7 @@ class Engine:
         )
         self._responder = Responder(model, self._backend, self.backend_name)
         self._embedder = Embedder(model, self._backend, self.backend_name, self.task)
+        self._scorer = Scorer(model, self._backend, self.backend_name, self.task, head)
 
     @property
     def backend(self) -> Backend[Any]:
@@ -239,26 +245,6 @@ class Engine:
         prepare = self._preparer.prepare(as_request(request), as_config(config), stats)
         job = await self._loop.run_async(prepare)
         return self._loop.aiterate(self._responder.stream(job))
-
-    # -- embeddings -------------------------------------------------------------------
-
-    def embed(self, inputs: EmbedInputs, config: EmbedConfigLike = None) -> EmbeddingResponse:
-        """The embedding of each input, in their order, on an engine loaded with ``task="embed"``.
-
-        ``inputs`` is one text or list of token ids, or a list of texts, token-id
-        lists and conversations (each a list of messages, rendered with the
-        model's chat template). ``config`` is an :class:`~infercore.EmbedConfig`
-        (or its mapping): ``dimensions``, ``encoding_format``,
-        ``truncate_prompt_tokens``. An input longer than the model takes is refused
-        unless ``truncate_prompt_tokens`` says to cut it. The backend batches the inputs.
-        """
-        return self._loop.run(self._embedder.embed(inputs, as_embed_config(config)))
-
-    async def embed_async(
-        self, inputs: EmbedInputs, config: EmbedConfigLike = None
-    ) -> EmbeddingResponse:
-        """:meth:`embed`, on the caller's event loop."""
-        return await self._loop.run_async(self._embedder.embed(inputs, as_embed_config(config)))
 
     # -- the loop and the lifecycle -------------------------------------------------
 

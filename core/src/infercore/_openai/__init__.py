@@ -9,6 +9,8 @@ module             holds
                    cannot be honoured refused by name; the engine's request and config
 ``_embeddings``    the ``/v1/embeddings`` body (``EmbeddingRequest``) and the
                    client's body and answer for it
+``_scores``        the ``/v1/classify``, ``/v1/score`` and ``/v1/rerank`` bodies
+                   (vLLM's shapes) and the client's bodies for them
 ``_completions``   the ``text_completion`` shape from the engine's chat responses
 ``_calls``         the client's calls: requests as bodies, answers (chat and
                    ``text_completion``) as the engine's types; the API root of a URL
@@ -40,20 +42,32 @@ from infercore._openai._errors import (
     from_validation_error,
 )
 from infercore._openai._requests import ChatCompletionRequest, CompletionRequest, GenerationBody
+from infercore._openai._scores import (
+    ClassifyRequest,
+    RerankRequest,
+    ScoreRequest,
+    classify_body,
+    rerank_body,
+    score_body,
+)
 from infercore._openai._sse import SSE_DONE, SSEDecoder, sse_event
 
 __all__ = [
     "SSE_DONE",
     "APIError",
     "ChatCompletionRequest",
+    "ClassifyRequest",
     "Completion",
     "CompletionRequest",
     "CompletionStream",
     "EmbeddingRequest",
     "GenerationBody",
+    "RerankRequest",
     "SSEDecoder",
+    "ScoreRequest",
     "WireCall",
     "api_root",
+    "classify_body",
     "completion_from_chat",
     "embedding_body",
     "error_for_status",
@@ -64,6 +78,8 @@ __all__ = [
     "model_ids",
     "parse_chunk",
     "parse_response",
+    "rerank_body",
+    "score_body",
     "sse_event",
     "wire_call",
 ]

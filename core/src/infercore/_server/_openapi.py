@@ -2,8 +2,9 @@
 
 The generation routes are plain ASGI callables that FastAPI cannot describe, so
 their part of the document is written here: the request bodies are the JSON
-schemas of :class:`ChatCompletionRequest`, :class:`CompletionRequest` and
-:class:`EmbeddingRequest` themselves, and the answers those of the models they are serialised from.
+schemas of :class:`ChatCompletionRequest`, :class:`CompletionRequest`, :class:`EmbeddingRequest`
+and the score routes' bodies themselves, and the answers those of the models they are
+serialised from.
 :class:`OpenAPIRoute` serves it, as a route like any other (behind the key).
 """
 
@@ -18,7 +19,16 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.types import Receive, Scope, Send
 
 from infercore._embedding_types import EmbeddingResponse
-from infercore._openai import ChatCompletionRequest, Completion, CompletionRequest, EmbeddingRequest
+from infercore._openai import (
+    ChatCompletionRequest,
+    ClassifyRequest,
+    Completion,
+    CompletionRequest,
+    EmbeddingRequest,
+    RerankRequest,
+    ScoreRequest,
+)
+from infercore._score_types import ClassificationResponse, RerankResponse, ScoreResponse
 from infercore._server._http import send_bytes
 from infercore._types import ChatCompletionChunk, ChatCompletionResponse
 
@@ -125,6 +135,12 @@ def add_openai_routes(document: dict[str, Any], *, keyed: bool) -> None:
             (Completion, "serialization"),
             (EmbeddingRequest, "validation"),
             (EmbeddingResponse, "serialization"),
+            (ClassifyRequest, "validation"),
+            (ClassificationResponse, "serialization"),
+            (ScoreRequest, "validation"),
+            (ScoreResponse, "serialization"),
+            (RerankRequest, "validation"),
+            (RerankResponse, "serialization"),
         ],
         ref_template=_SCHEMAS + "{model}",
     )
@@ -155,6 +171,21 @@ def add_openai_routes(document: dict[str, Any], *, keyed: bool) -> None:
             "Embeddings of texts or token ids (an engine loaded with task=embed)",
             ref(EmbeddingRequest, "validation"),
             ref(EmbeddingResponse, "serialization"),
+        ),
+        "/v1/classify": _post(
+            "Each input's class (task=classify); also at /classify",
+            ref(ClassifyRequest, "validation"),
+            ref(ClassificationResponse, "serialization"),
+        ),
+        "/v1/score": _post(
+            "The score of each (text_1, text_2) pair (task=score); also at /score",
+            ref(ScoreRequest, "validation"),
+            ref(ScoreResponse, "serialization"),
+        ),
+        "/v1/rerank": _post(
+            "Documents ranked by relevance to a query (task=score); also at /rerank, /v2/rerank",
+            ref(RerankRequest, "validation"),
+            ref(RerankResponse, "serialization"),
         ),
         "/v1/models": _get("The served models", _json({"$ref": _SCHEMAS + "ModelList"})),
         "/v1/models/{model}": _get(

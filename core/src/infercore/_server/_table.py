@@ -15,6 +15,7 @@ from infercore._server._routes import (
     MetricsRoute,
     ModelsRoute,
 )
+from infercore._server._scores import ClassifyRoute, RerankRoute, ScoreRoute
 from infercore._server._state import ServerState
 
 __all__ = ["ROUTE_TABLE", "ServedRoute", "metrics_label", "route_of"]
@@ -48,6 +49,14 @@ ROUTE_TABLE = (
     ServedRoute("/v1/chat/completions", "POST", ChatRoute, generation=True),
     ServedRoute("/v1/completions", "POST", CompletionRoute, generation=True),
     ServedRoute("/v1/embeddings", "POST", EmbeddingsRoute, generation=True),
+    # vLLM's paths: each call under /v1 and at the root, and rerank's /v2 as Cohere's.
+    ServedRoute("/v1/classify", "POST", ClassifyRoute, generation=True),
+    ServedRoute("/classify", "POST", ClassifyRoute, generation=True),
+    ServedRoute("/v1/score", "POST", ScoreRoute, generation=True),
+    ServedRoute("/score", "POST", ScoreRoute, generation=True),
+    ServedRoute("/v1/rerank", "POST", RerankRoute, generation=True),
+    ServedRoute("/rerank", "POST", RerankRoute, generation=True),
+    ServedRoute("/v2/rerank", "POST", RerankRoute, generation=True),
     ServedRoute("/v1/models", "GET", ModelsRoute),
     ServedRoute("/v1/models/{model:path}", "GET", ModelsRoute),
     ServedRoute("/health", "GET", HealthRoute, keyed=False, while_draining=True),

@@ -15,6 +15,7 @@ from transformers.utils import logging as hf_logging
 
 from infercore import (
     Backend,
+    ClassifierHead,
     Delta,
     EngineError,
     IncrementalDetokenizer,
@@ -24,6 +25,8 @@ from infercore import (
     SamplingParams,
     StructuredOutput,
 )
+from infercore_pt._batched import BatchedModel
+from infercore_pt._classifier import SequenceClassifier, TokenClassifier
 from infercore_pt._encoder import SentenceEncoder
 from infercore_pt._grammar import Grammars
 from infercore_pt._inputs import MediaInputs, encode_media
@@ -44,11 +47,12 @@ def _cpu_has_fast_bf16() -> bool:
     )
 
 
-def _choose_dtype(name: str, device: torch.device, *, embed: bool = False) -> torch.dtype | str:
+def _choose_dtype(name: str, device: torch.device, *, pooling: bool = False) -> torch.dtype | str:
     if name != "auto":
         return _DTYPES[name]
-    # Embeddings keep the checkpoint's precision: bfloat16 moves vectors by ~1e-3 in cosine.
-    if device.type == "cpu" and not embed:
+    # Pooling models keep the checkpoint's precision: bfloat16 moves embeddings by ~1e-3
+    # in cosine, and a classifier's probabilities as much.
+    if device.type == "cpu" and not pooling:
         return torch.bfloat16 if _cpu_has_fast_bf16() else torch.float32
     return "auto"
 
@@ -72,9 +76,10 @@ class PtBackend(Backend[PtOptions]):
             device = torch.device(options.device)
         else:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self._encoder: SentenceEncoder | None = None
-        if options.task == "embed":
-            self._load_encoder(model, options, device)
+        self._pooler: BatchedModel | None = None
+        self._head: ClassifierHead | None = None
+        if options.task != "generate":
+            self._load_pooler(model, options, device)
             return
         self._processor = load_multimodal_processor(
             model, trust_remote_code=options.trust_remote_code
@@ -113,14 +118,22 @@ class PtBackend(Backend[PtOptions]):
             self._model, eos_ids, pad_id, options.max_batch_size, self._select_adapter
         )
 
-    def _load_encoder(self, model: str, options: PtOptions, device: torch.device) -> None:
-        """Loaded with ``task="embed"``: an encoder and its pooling, and no generation."""
-        dtype = _choose_dtype(options.dtype, device, embed=True)
-        self._encoder = SentenceEncoder(model, options, device, dtype)
+    def _load_pooler(self, model: str, options: PtOptions, device: torch.device) -> None:
+        """Loaded for a pooling task: with ``task="embed"`` an encoder and its pooling,
+        with ``"classify"`` or ``"score"`` a sequence classifier, with
+        ``"token_classify"`` a token classifier; no generation."""
+        dtype = _choose_dtype(options.dtype, device, pooling=True)
+        if options.task == "embed":
+            self._pooler = SentenceEncoder(model, options, device, dtype)
+        else:
+            kind = TokenClassifier if options.task == "token_classify" else SequenceClassifier
+            classifier = kind(model, options, device, dtype)
+            self._head = classifier.head
+            self._pooler = classifier
         self._processor = None
-        self._tokenizer = self._encoder.tokenizer
-        self._model = self._encoder.model
-        self._max_model_len = self._encoder.max_model_len
+        self._tokenizer = self._pooler.tokenizer
+        self._model = self._pooler.model
+        self._max_model_len = self._pooler.max_model_len
         self._scheduler = None
 
     async def load_adapter(self, name: str, path: str) -> None:
@@ -186,15 +199,22 @@ class PtBackend(Backend[PtOptions]):
 
     @property
     def active_requests(self) -> int:
-        if self._encoder is not None:
-            return self._encoder.active
+        if self._pooler is not None:
+            return self._pooler.active
         assert self._scheduler is not None
         return self._scheduler.active
 
+    @property
+    def classifier_head(self) -> ClassifierHead | None:
+        return self._head
+
     async def pool(self, requests: Sequence[PoolingRequest]) -> list[list[float]]:
-        if self._encoder is None:
+        if self._pooler is None:
             raise EngineError("this pt engine was loaded to generate, not to pool")
-        return await self._encoder.encode([request.prompt_token_ids for request in requests])
+        wrong = {request.task for request in requests} - {self.options.task}
+        if wrong:
+            raise EngineError(f"this pt engine was loaded for {self.options.task!r}, not {wrong}")
+        return await self._pooler.run([request.prompt_token_ids for request in requests])
 
     async def prepare(self, request: PreparedRequest) -> PreparedRequest:
         """The processor expands the media placeholders now, so that a refusal is the
@@ -223,7 +243,9 @@ class PtBackend(Backend[PtOptions]):
             media=media,
         )
         if self._scheduler is None:
-            raise EngineError("this pt engine was loaded to embed, not to generate")
+            raise EngineError(
+                f"this pt engine was loaded for {self.options.task!r}, not to generate"
+            )
         self._scheduler.submit(sequence)
         detokenizer = IncrementalDetokenizer(self._tokenizer)
         try:
@@ -270,8 +292,8 @@ class PtBackend(Backend[PtOptions]):
     async def aclose(self) -> None:
         # Joined on the loop, not in a worker thread: an engine left open is
         # closed at interpreter exit, when no new thread can start. The wait
-        # is at most the decode step (or the embedding batch) in progress.
-        if self._encoder is not None:
-            self._encoder.close()
+        # is at most the decode step (or the pooling batch) in progress.
+        if self._pooler is not None:
+            self._pooler.close()
         if self._scheduler is not None:
             self._scheduler.stop()

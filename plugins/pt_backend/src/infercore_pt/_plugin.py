@@ -12,7 +12,7 @@ from infercore_pt._options import PtOptions
 # Capabilities are per backend, not per model: the backend itself refuses
 # media for a checkpoint without a multimodal processor.
 CAPABILITIES = Capabilities(
-    tasks=frozenset({"generate", "embed"}),
+    tasks=frozenset({"generate", "embed", "classify", "score", "token_classify"}),
     sampling=SAMPLING_FIELDS,
     max_top_logprobs=20,
     modalities=frozenset({"image", "video", "audio"}),

@@ -1,5 +1,5 @@
 """The vLLM backend: vLLM's async engine, one request per infercore choice, or (loaded
-with ``task="embed"``) its pooling runner, one request per input."""
+for ``embed``, ``classify`` or ``score``) its pooling runner, one request per input."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from vllm.config import StructuredOutputsConfig
 from vllm.exceptions import VLLMValidationError
 from vllm.inputs import TextPrompt, TokensPrompt
+from vllm.inputs.engine import tokens_input
 from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
 from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
@@ -21,6 +22,7 @@ from vllm.v1.engine.async_llm import AsyncLLM
 
 from infercore import (
     Backend,
+    ClassifierHead,
     Delta,
     EngineError,
     InvalidRequestError,
@@ -67,9 +69,10 @@ def engine_args(model: str, options: VllmOptions) -> AsyncEngineArgs:
     settings: dict[str, Any] = {
         name: getattr(options, name) for name in _ENGINE_ARGS if getattr(options, name) is not None
     }
-    if options.task == "embed":
+    if options.task != "generate":
         # The pooling runner: the model's own pooler (read from its sentence-transformers
-        # config where it has one), or a generative model converted to embed.
+        # config where it has one), a sequence classifier's head, or a generative model
+        # converted to embed.
         settings["runner"] = "pooling"
     if "structured_outputs_config" not in options.engine_kwargs:
         # xgrammar, as the pt backend uses, and JSON without optional whitespace,
@@ -135,6 +138,11 @@ class VllmBackend(Backend[VllmOptions]):
             cached_processor_from_config(model_config) if model_config.is_multimodal_model else None
         )
         self._max_model_len = int(self._engine.model_config.max_model_len)
+        self._head = (
+            ClassifierHead.from_config(model_config.hf_config.to_dict())
+            if options.task in ("classify", "score")
+            else None
+        )
         self._lora_enabled = options.enable_lora
         self._adapters: dict[str, LoRARequest] = {}
         # vLLM's CPU LoRA kernels pick each token's adapter with
@@ -193,13 +201,25 @@ class VllmBackend(Backend[VllmOptions]):
     def active_requests(self) -> int:
         return int(self._engine.get_num_unfinished_requests())
 
+    @property
+    def classifier_head(self) -> ClassifierHead | None:
+        return self._head
+
     async def pool(self, requests: Sequence[PoolingRequest]) -> list[list[float]]:
         # Each input is one vLLM request; the engine's scheduler batches them.
         return list(await asyncio.gather(*(self._pool_one(request) for request in requests)))
 
     async def _pool_one(self, request: PoolingRequest) -> list[float]:
-        prompt = TokensPrompt(prompt_token_ids=list(request.prompt_token_ids))
-        outputs = self._engine.encode(prompt, PoolingParams(task=request.task), request.request_id)
+        # The core has tokenized and bounded the input: it goes to the engine as it is.
+        prompt = tokens_input(list(request.prompt_token_ids))
+        # A score is the classifier's head on a pair (vLLM has one pooling task for both);
+        # the core applies the activation, so the head's raw logits are asked for.
+        params = (
+            PoolingParams(task="embed")
+            if request.task == "embed"
+            else PoolingParams(task="classify", use_activation=False)
+        )
+        outputs = self._engine.encode(prompt, params, request.request_id)
         final = None
         async with aclosing(outputs):
             async for output in outputs:

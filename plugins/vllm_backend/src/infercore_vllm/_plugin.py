@@ -9,7 +9,7 @@ from infercore import SAMPLING_FIELDS, Backend, BackendSpec, Capabilities, hooki
 from infercore_vllm._options import VllmOptions
 
 CAPABILITIES = Capabilities(
-    tasks=frozenset({"generate", "embed"}),
+    tasks=frozenset({"generate", "embed", "classify", "score"}),
     sampling=SAMPLING_FIELDS,
     max_top_logprobs=20,
     lora=True,
