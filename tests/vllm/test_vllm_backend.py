@@ -1,6 +1,5 @@
 """vLLM against the pt backend on the same model: prompts, outputs, LoRA adapters,
-structured output (after the thinking, since both engines parse reasoning) and forced
-tool calls."""
+structured output and forced tool calls."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from typing import Any
 import jsonschema
 import pytest
 from lora_models import make_lora_adapter
-from reasoning_prompts import PLACE_SCHEMA, thinking_examples
 from vllm_settings import VLLM_OPTIONS
 
 import infercore
@@ -63,17 +61,13 @@ def adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def vllm_engine(adapter: Path) -> Iterator[infercore.Engine]:
     options = {**VLLM_OPTIONS, "enable_lora": True, "max_lora_rank": 8}
-    with infercore.Engine(
-        MODEL, backend="vllm", adapters={"a": str(adapter)}, reasoning_parser="qwen3", **options
-    ) as e:
+    with infercore.Engine(MODEL, backend="vllm", adapters={"a": str(adapter)}, **options) as e:
         yield e
 
 
 @pytest.fixture(scope="module")
 def pt_engine(adapter: Path) -> Iterator[infercore.Engine]:
-    with infercore.Engine(
-        MODEL, backend="pt", dtype="float32", adapters={"a": str(adapter)}, reasoning_parser="qwen3"
-    ) as e:
+    with infercore.Engine(MODEL, backend="pt", dtype="float32", adapters={"a": str(adapter)}) as e:
         yield e
 
 
@@ -174,20 +168,6 @@ def test_a_constraint_vllm_cannot_compile_is_refused_before_generation(
         vllm_engine.infer([_chat(PROMPTS[0])], {"max_tokens": 4, "regex": "(unclosed"})
     assert refused.value.param == "regex"
     assert vllm_engine.backend.active_requests == 0
-
-
-def test_both_backends_think_then_answer_in_the_schema_alike(
-    vllm_engine: infercore.Engine, pt_engine: infercore.Engine
-) -> None:
-    requests = [{"messages": thinking_examples(city)} for city in ("Berlin", "Madrid")]
-    config = {"temperature": 0.0, "max_tokens": 60, "json_schema": PLACE_SCHEMA}
-    ours = [r.choices[0].message for r in pt_engine.infer(requests, config)]
-    theirs = [r.choices[0].message for r in vllm_engine.infer(requests, config)]
-
-    assert [(m.reasoning, m.content) for m in theirs] == [(m.reasoning, m.content) for m in ours]
-    for message in theirs:
-        assert message.reasoning
-        jsonschema.validate(json.loads(message.content or ""), PLACE_SCHEMA)
 
 
 WEATHER_TOOL = {
