@@ -1,9 +1,10 @@
 """vLLM against the pt backend on the same model: prompts, outputs, LoRA adapters,
-structured output and forced tool calls."""
+structured output (after a reasoning model's thinking too) and forced tool calls."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 from lora_models import make_lora_adapter
+from reasoning_prompts import PLACE_SCHEMA, thinking_examples
 from vllm_settings import VLLM_OPTIONS
 
 import infercore
@@ -206,3 +208,39 @@ def test_both_backends_make_the_same_forced_tool_calls(
     for answer in ours:
         assert answer
         assert all(name == "get_weather" and "city" in arguments for name, arguments in answer)
+
+
+def _raw_answers(
+    engine: infercore.Engine, conversations: list[Any], structured: infercore.StructuredOutput
+) -> list[str]:
+    """The backend's own text for each conversation, greedy, under ``structured``: what
+    an engine with a reasoning parser hands its backend, below the parse."""
+    backend = engine.backend
+
+    async def answer(messages: Any) -> str:
+        prompt = backend.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        ids = backend.tokenizer.encode(prompt, add_special_tokens=False)
+        prepared = await backend.prepare(infercore.PreparedRequest(uuid.uuid4().hex, prompt, ids))
+        await backend.check_structured(structured)
+        params = infercore.SamplingParams(max_tokens=60, temperature=0.0, structured=structured)
+        return "".join([delta.text async for delta in backend.generate(prepared, params)])
+
+    return [engine.run_on_loop(answer(messages)) for messages in conversations]
+
+
+@pytest.mark.parametrize("opened", [False, True])
+def test_both_backends_think_then_answer_in_the_schema_alike(
+    vllm_engine: infercore.Engine, pt_engine: infercore.Engine, opened: bool
+) -> None:
+    tags = infercore.ReasoningTags("<think>", "</think>", opened)
+    structured = infercore.StructuredOutput("json_schema", json.dumps(PLACE_SCHEMA), reasoning=tags)
+    conversations = [thinking_examples(city) for city in ("Berlin", "Madrid")]
+
+    ours = _raw_answers(pt_engine, conversations, structured)
+    assert _raw_answers(vllm_engine, conversations, structured) == ours
+    for text in ours:
+        thinking, _, answer = text.partition("</think>")
+        assert thinking.removeprefix("<think>").strip()
+        jsonschema.validate(json.loads(answer), PLACE_SCHEMA)
