@@ -27,10 +27,16 @@ from infercore._openai import (
     model_ids,
     rerank_body,
     score_body,
+    step_score_body,
 )
 from infercore._pool_inputs import PoolInputs
 from infercore._score import ScoreConfigLike, as_score_config
-from infercore._score_types import ClassificationResponse, RerankResponse, ScoreResponse
+from infercore._score_types import (
+    ClassificationResponse,
+    RerankResponse,
+    ScoreResponse,
+    StepScoreResponse,
+)
 
 __all__ = ["PoolingClientCalls"]
 
@@ -119,6 +125,21 @@ class PoolingClientCalls:
         cfg = as_score_config(config)
         body = rerank_body, query, _as_json(documents), top_n, return_documents, cfg
         return await self._async("/rerank", RerankResponse, *body)
+
+    def step_scores(
+        self, inputs: PoolInputs, step_tag: str, config: ScoreConfigLike = None
+    ) -> StepScoreResponse:
+        """Each input's scores at its ``step_tag`` tokens from ``POST /v1/pooling``; as
+        :meth:`Engine.step_scores`."""
+        body = step_score_body, inputs, step_tag, as_score_config(config)
+        return self._sync("/pooling", StepScoreResponse, *body)
+
+    async def step_scores_async(
+        self, inputs: PoolInputs, step_tag: str, config: ScoreConfigLike = None
+    ) -> StepScoreResponse:
+        """:meth:`step_scores`, on the caller's event loop."""
+        body = step_score_body, inputs, step_tag, as_score_config(config)
+        return await self._async("/pooling", StepScoreResponse, *body)
 
     def _unreachable(self, exc: httpx.HTTPError) -> EngineError:
         if isinstance(exc, httpx.TimeoutException):

@@ -9,7 +9,7 @@ module             holds
                    cannot be honoured refused by name; the engine's request and config
 ``_embeddings``    the ``/v1/embeddings`` body (``EmbeddingRequest``) and the
                    client's body and answer for it
-``_scores``        the ``/v1/classify``, ``/v1/score`` and ``/v1/rerank`` bodies
+``_scores``        the ``/v1/classify``, ``/v1/score``, ``/v1/rerank`` and ``/pooling`` bodies
                    (vLLM's shapes) and the client's bodies for them
 ``_completions``   the ``text_completion`` shape from the engine's chat responses
 ``_calls``         the client's calls: requests as bodies, answers (chat and
@@ -46,9 +46,11 @@ from infercore._openai._scores import (
     ClassifyRequest,
     RerankRequest,
     ScoreRequest,
+    StepScoreRequest,
     classify_body,
     rerank_body,
     score_body,
+    step_score_body,
 )
 from infercore._openai._sse import SSE_DONE, SSEDecoder, sse_event
 
@@ -65,6 +67,7 @@ __all__ = [
     "RerankRequest",
     "SSEDecoder",
     "ScoreRequest",
+    "StepScoreRequest",
     "WireCall",
     "api_root",
     "classify_body",
@@ -81,5 +84,6 @@ __all__ = [
     "rerank_body",
     "score_body",
     "sse_event",
+    "step_score_body",
     "wire_call",
 ]

@@ -1,11 +1,14 @@
-"""The request bodies of ``/v1/classify``, ``/v1/score`` and ``/v1/rerank`` as vLLM names
-them, and the client's bodies for them.
+"""The request bodies of ``/v1/classify``, ``/v1/score``, ``/v1/rerank`` and ``/pooling``
+(a process reward model's step scores) as vLLM names them, and the client's bodies for
+them.
 
 ``/v1/classify`` takes ``input`` as ``/v1/embeddings`` does; ``/v1/score`` vLLM's
 ``text_1`` (one query, or one per document) and ``text_2`` (the documents);
 ``/v1/rerank`` the Jina/Cohere ``query``, ``documents``, ``top_n`` and
-``return_documents``. Each takes vLLM's ``truncate_prompt_tokens`` and
-``use_activation``, the engine's :class:`~infercore.ScoreConfig`. A field none of
+``return_documents``; ``/pooling`` ``input`` and the ``step_tag`` that ends each step
+(vLLM sets it once for the engine; here each request names it). Each takes vLLM's
+``truncate_prompt_tokens`` and ``use_activation``, the engine's
+:class:`~infercore.ScoreConfig`. A field none of
 them defines is refused as unrecognized.
 """
 
@@ -23,9 +26,11 @@ __all__ = [
     "ClassifyRequest",
     "RerankRequest",
     "ScoreRequest",
+    "StepScoreRequest",
     "classify_body",
     "rerank_body",
     "score_body",
+    "step_score_body",
 ]
 
 #: ``input`` as ``/v1/embeddings`` takes it.
@@ -64,6 +69,14 @@ class ClassifyRequest(_ScoreBody):
     user: str | None = None
 
 
+class StepScoreRequest(_ScoreBody):
+    """``POST /pooling`` on a process reward model: each input's scores at its step tags."""
+
+    input: ClassifyInput
+    step_tag: str
+    user: str | None = None
+
+
 class ScoreRequest(_ScoreBody):
     """``POST /v1/score``: ``text_1`` pairs with each of ``text_2``, or one per one."""
 
@@ -87,6 +100,11 @@ def _settings(config: ScoreConfig) -> dict[str, Any]:
 def classify_body(model: str, inputs: Any, config: ScoreConfig) -> dict[str, Any]:
     """The ``/v1/classify`` body: only the settings set."""
     return {"model": model, "input": inputs, **_settings(config)}
+
+
+def step_score_body(model: str, inputs: Any, step_tag: str, config: ScoreConfig) -> dict[str, Any]:
+    """The ``/pooling`` body: only the settings set."""
+    return {"model": model, "input": inputs, "step_tag": step_tag, **_settings(config)}
 
 
 def score_body(

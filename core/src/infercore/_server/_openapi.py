@@ -27,8 +27,14 @@ from infercore._openai import (
     EmbeddingRequest,
     RerankRequest,
     ScoreRequest,
+    StepScoreRequest,
 )
-from infercore._score_types import ClassificationResponse, RerankResponse, ScoreResponse
+from infercore._score_types import (
+    ClassificationResponse,
+    RerankResponse,
+    ScoreResponse,
+    StepScoreResponse,
+)
 from infercore._server._http import send_bytes
 from infercore._types import ChatCompletionChunk, ChatCompletionResponse
 
@@ -141,6 +147,8 @@ def add_openai_routes(document: dict[str, Any], *, keyed: bool) -> None:
             (ScoreResponse, "serialization"),
             (RerankRequest, "validation"),
             (RerankResponse, "serialization"),
+            (StepScoreRequest, "validation"),
+            (StepScoreResponse, "serialization"),
         ],
         ref_template=_SCHEMAS + "{model}",
     )
@@ -186,6 +194,12 @@ def add_openai_routes(document: dict[str, Any], *, keyed: bool) -> None:
             "Documents ranked by relevance to a query (task=score); also at /rerank, /v2/rerank",
             ref(RerankRequest, "validation"),
             ref(RerankResponse, "serialization"),
+        ),
+        "/pooling": _post(
+            "A process reward model's scores at each step tag (task=token_classify); "
+            "also at /v1/pooling",
+            ref(StepScoreRequest, "validation"),
+            ref(StepScoreResponse, "serialization"),
         ),
         "/v1/models": _get("The served models", _json({"$ref": _SCHEMAS + "ModelList"})),
         "/v1/models/{model}": _get(

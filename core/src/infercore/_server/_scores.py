@@ -1,14 +1,20 @@
-"""``POST /v1/classify``, ``/v1/score`` and ``/v1/rerank`` (and vLLM's other paths for them):
-the pooling routes for :meth:`Engine.classify_async`, ``score_async`` and ``rerank_async``."""
+"""``POST /v1/classify``, ``/v1/score``, ``/v1/rerank`` (and vLLM's other paths for them) and
+``/pooling``: the pooling routes for :meth:`Engine.classify_async`, ``score_async``,
+``rerank_async`` and ``step_scores_async``."""
 
 from __future__ import annotations
 
 from infercore._errors import InvalidRequestError
-from infercore._openai import ClassifyRequest, RerankRequest, ScoreRequest
-from infercore._score_types import ClassificationResponse, RerankResponse, ScoreResponse
+from infercore._openai import ClassifyRequest, RerankRequest, ScoreRequest, StepScoreRequest
+from infercore._score_types import (
+    ClassificationResponse,
+    RerankResponse,
+    ScoreResponse,
+    StepScoreResponse,
+)
 from infercore._server._pooling import PoolingRoute
 
-__all__ = ["ClassifyRoute", "RerankRoute", "ScoreRoute"]
+__all__ = ["ClassifyRoute", "RerankRoute", "ScoreRoute", "StepScoreRoute"]
 
 # The engine's names for the pair's two sides, as /v1/score's body names them.
 _SCORE_FIELDS = {"query": "text_1", "documents": "text_2"}
@@ -22,6 +28,19 @@ class ClassifyRoute(PoolingRoute[ClassifyRequest]):
 
     async def answer(self, body: ClassifyRequest) -> tuple[ClassificationResponse, int]:
         response = await self._state.engine.classify_async(body.input, body.engine_config())
+        return response, response.usage.prompt_tokens
+
+
+class StepScoreRoute(PoolingRoute[StepScoreRequest]):
+    what = "step scores"
+
+    def parse(self, raw: bytes) -> StepScoreRequest:
+        return StepScoreRequest.parse(raw)
+
+    async def answer(self, body: StepScoreRequest) -> tuple[StepScoreResponse, int]:
+        response = await self._state.engine.step_scores_async(
+            body.input, body.step_tag, body.engine_config()
+        )
         return response, response.usage.prompt_tokens
 
 

@@ -15,7 +15,7 @@ from infercore._server._routes import (
     MetricsRoute,
     ModelsRoute,
 )
-from infercore._server._scores import ClassifyRoute, RerankRoute, ScoreRoute
+from infercore._server._scores import ClassifyRoute, RerankRoute, ScoreRoute, StepScoreRoute
 from infercore._server._state import ServerState
 
 __all__ = ["ROUTE_TABLE", "ServedRoute", "metrics_label", "route_of"]
@@ -57,6 +57,10 @@ ROUTE_TABLE = (
     ServedRoute("/v1/rerank", "POST", RerankRoute, generation=True),
     ServedRoute("/rerank", "POST", RerankRoute, generation=True),
     ServedRoute("/v2/rerank", "POST", RerankRoute, generation=True),
+    # A process reward model's scores at its step tags, at vLLM's path for them, and
+    # under /v1 beside the others (where a client's base URL points).
+    ServedRoute("/pooling", "POST", StepScoreRoute, generation=True),
+    ServedRoute("/v1/pooling", "POST", StepScoreRoute, generation=True),
     ServedRoute("/v1/models", "GET", ModelsRoute),
     ServedRoute("/v1/models/{model:path}", "GET", ModelsRoute),
     ServedRoute("/health", "GET", HealthRoute, keyed=False, while_draining=True),
