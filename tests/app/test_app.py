@@ -184,27 +184,34 @@ def test_two_browsers_at_once_are_batched(
     for page in (first, second):
         page.set_number("max_tokens", 32)
 
+    def cleared(*pages: ChatPage) -> None:
+        for page in pages:  # the same prompt each time, with no history
+            page.click("clear")
+            expect(page.page.locator("#chat .message.bot")).to_have_count(0)
+
     first.ask(prompt)  # a first answer warms the engine up, so the timings compare
     first.wait_answer()
-    first.click("clear")
-    expect(first.page.locator("#chat .message.bot")).to_have_count(0)
-    sent = first.ask(prompt)
-    first.wait_answer()
-    alone = time.perf_counter() - sent
-
-    first.click("clear")  # the same prompt in both, with no history
-    expect(first.page.locator("#chat .message.bot")).to_have_count(0)
-    sent = first.ask(prompt)
-    second.ask(prompt)
-    first.wait_answer()
-    second.wait_answer()
-    together = time.perf_counter() - sent
+    # The best of three rounds of each: whatever else the machine runs meanwhile slows
+    # some answers, never speeds one up.
+    alone, together = [], []
+    for _ in range(3):
+        cleared(first)
+        sent = first.ask(prompt)
+        first.wait_answer()
+        alone.append(time.perf_counter() - sent)
+        cleared(first, second)
+        sent = first.ask(prompt)
+        second.ask(prompt)
+        first.wait_answer()
+        second.wait_answer()
+        together.append(time.perf_counter() - sent)
     first.shot("first-browser")
     second.shot("second-browser")
-    log.warning("one answer alone: %.2f s; two at once: %.2f s (%.2fx)",
-                alone, together, together / alone)  # fmt: skip
+    log.warning("one answer alone: %s s; two at once: %s s (best %.2fx)",
+                [round(t, 2) for t in alone], [round(t, 2) for t in together],
+                min(together) / min(alone))  # fmt: skip
     assert first.last_answer() == second.last_answer()  # greedy: the same answer
-    assert together < 1.6 * alone
+    assert min(together) < 1.6 * min(alone)
 
 
 def test_a_setting_the_server_is_not_known_to_honour_is_refused_at_start(server: str) -> None:
