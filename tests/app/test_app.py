@@ -200,8 +200,10 @@ def test_two_browsers_at_once_are_batched(
         first.wait_answer()
         alone.append(time.perf_counter() - sent)
         cleared(first, second)
-        sent = first.ask(prompt)
-        second.ask(prompt)
+        for page in (first, second):  # both written first, then sent as close as can be
+            page.type(prompt)
+        sent = first.send()
+        second.send()
         first.wait_answer()
         second.wait_answer()
         together.append(time.perf_counter() - sent)
@@ -211,7 +213,11 @@ def test_two_browsers_at_once_are_batched(
                 [round(t, 2) for t in alone], [round(t, 2) for t in together],
                 min(together) / min(alone))  # fmt: skip
     assert first.last_answer() == second.last_answer()  # greedy: the same answer
-    assert min(together) < 1.6 * min(alone)
+    # Batched, two answers take less than the 2x of one after the other. How much less is
+    # the engine's own cost of a second row: on a two-core CPU the pt engine's step for
+    # two rows of SmolLM2 takes about 1.65x its step for one (Engine.infer alone, no
+    # page), so the bound leaves that room and no more.
+    assert min(together) < 1.85 * min(alone)
 
 
 def test_a_setting_the_server_is_not_known_to_honour_is_refused_at_start(server: str) -> None:

@@ -87,11 +87,18 @@ class ChatPage:
             self.page.locator("#prompt input[type=file]").set_input_files([str(f) for f in files])
             # The files show as thumbnails once uploaded; sending earlier drops them.
             expect(self.page.locator("#prompt .thumbnail-item")).to_have_count(len(files))
+        self.type(text)
+        return self.send()
+
+    def type(self, text: str) -> None:
+        """Write a question in the box, not sent yet."""
         self._before = self.figures()
-        box = self.page.locator("#prompt textarea")
-        box.fill(text)
+        self.page.locator("#prompt textarea").fill(text)
+
+    def send(self) -> float:
+        """Send what the box holds; the time it was sent."""
         sent = time.perf_counter()
-        box.press("Enter")
+        self.page.locator("#prompt textarea").press("Enter")
         return sent
 
     def figures(self) -> str:

@@ -138,11 +138,10 @@ def test_a_weather_conversation_round_trips_as_on_pt(
 
 
 def test_a_forced_tool_call_equals_pts(client: openai.OpenAI, pt_engine: infercore.Engine) -> None:
-    fields: Any = {"tool_choice": "required", "temperature": 0, "max_tokens": 48}
-    served = client.chat.completions.create(
-        model=SERVED, messages=[ASKED], tools=[WEATHER_TOOL], **fields
-    )
-    (ours,) = pt_engine.infer([{"messages": [ASKED], "tools": [WEATHER_TOOL]}], fields)
+    fields: Any = {"temperature": 0, "max_tokens": 48}
+    request: Any = {"messages": [ASKED], "tools": [WEATHER_TOOL], "tool_choice": "required"}
+    served = client.chat.completions.create(model=SERVED, **request, **fields)
+    (ours,) = pt_engine.infer([request], fields)
 
     assert _calls(served.choices[0].message) == _calls(ours.choices[0].message)
     assert [name for name, _ in _calls(served.choices[0].message)] == ["get_weather"]
