@@ -76,51 +76,46 @@ LANES = (
     ("tests-vllm", "tests-jobs", "tests-core", "tests-media", "tests-ray", "tests-wheels"),
     ("tests-pt", "tests-server", "tests-app", "tests-video"),
 )
+# Where nox puts each session's virtualenv (its default).
+ENVDIR = Path(".nox")
 
 
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Every test session, in two lanes side by side (`LANES`); each lane's lines are
-    printed as they come, marked with its number, and the session fails where any does."""
+    printed as they come, marked with its number, and the session fails where any does.
+
+    A session that passes leaves no virtualenv behind: together they take tens of
+    gigabytes, and `nox -s NAME` builds one again where it is wanted."""
+    failed: list[str] = []
     lanes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "nox",
-                "-s",
-                *names,
-                *(["--", *session.posargs] if session.posargs else []),
-            ],
+        threading.Thread(target=_run_lane, args=(number, names, session.posargs, failed))
+        for number, names in enumerate(LANES, 1)
+    ]
+    for lane in lanes:
+        lane.start()
+    for lane in lanes:
+        lane.join()
+    if failed:
+        session.error(f"these test sessions failed: {', '.join(sorted(failed))}")
+
+
+def _run_lane(number: int, names: tuple[str, ...], posargs: list[str], failed: list[str]) -> None:
+    for name in names:
+        command = [sys.executable, "-m", "nox", "-s", name]
+        session = subprocess.Popen(
+            [*command, *(["--", *posargs] if posargs else [])],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for names in LANES
-    ]
-    printers = [
-        threading.Thread(target=_print_lane, args=(number, lane))
-        for number, lane in enumerate(lanes, 1)
-    ]
-    try:
-        for printer in printers:
-            printer.start()
-        codes = [lane.wait() for lane in lanes]
-    finally:
-        for lane in lanes:
-            if lane.poll() is None:
-                lane.terminate()
-        for printer in printers:
-            printer.join()
-    failed = [" ".join(names) for names, code in zip(LANES, codes, strict=True) if code]
-    if failed:
-        session.error(f"a test session failed in the lane of: {'; '.join(failed)}")
-
-
-def _print_lane(number: int, lane: subprocess.Popen[str]) -> None:
-    assert lane.stdout is not None
-    for line in lane.stdout:
-        print(f"[lane {number}] {line}", end="", flush=True)
+        assert session.stdout is not None
+        for line in session.stdout:
+            print(f"[lane {number}] {line}", end="", flush=True)
+        if session.wait():
+            failed.append(name)
+        else:
+            shutil.rmtree(ENVDIR / name, ignore_errors=True)
 
 
 # The web chat's tests drive Debian's Chromium through Playwright, never a browser
