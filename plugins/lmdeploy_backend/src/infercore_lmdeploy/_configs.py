@@ -1,0 +1,63 @@
+"""LMDeploy's own engine config classes, built from the backend's options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lmdeploy.messages import PytorchEngineConfig, TurbomindEngineConfig
+
+from infercore_lmdeploy._options import LmdeployOptions
+
+__all__ = ["EngineConfig", "engine_config"]
+
+EngineConfig = TurbomindEngineConfig | PytorchEngineConfig
+
+#: Options that both engines' configs take under the same name.
+_SHARED = (
+    "tp",
+    "dp",
+    "session_len",
+    "max_batch_size",
+    "cache_max_entry_count",
+    "quant_policy",
+    "model_format",
+    "enable_prefix_caching",
+)
+
+
+def engine_config(
+    options: LmdeployOptions, adapters: Mapping[str, str] | None = None
+) -> EngineConfig:
+    """The config LMDeploy builds its engine from; LMDeploy's refusal as a ``ValueError``.
+
+    ``adapters`` (name to path) are the PyTorch engine's LoRA adapters.
+    """
+    settings: dict[str, Any] = {
+        name: getattr(options, name) for name in _SHARED if getattr(options, name) is not None
+    }
+    config_class: type[EngineConfig]
+    if options.engine == "pytorch":
+        config_class = PytorchEngineConfig
+        if options.device_type is not None:
+            settings["device_type"] = options.device_type
+        if adapters:
+            settings["adapters"] = dict(adapters)
+        # The PyTorch engine computes no logprobs unless told which; these are what
+        # the other backends report: the model's own distribution.
+        settings["logprobs_mode"] = "raw_logprobs"
+    else:
+        config_class = TurbomindEngineConfig
+        if options.device_type not in (None, "cuda"):
+            raise ValueError(
+                f"TurboMind runs on CUDA only; device_type={options.device_type!r} "
+                "is for LMDeploy's PyTorch engine (engine='pytorch')"
+            )
+    settings.update(options.engine_kwargs)
+    try:
+        return config_class(**settings)
+    except (AssertionError, TypeError, ValueError) as exc:
+        # LMDeploy checks its configs with asserts, some without a message.
+        reason = str(exc) or "a value it does not accept"
+        refused = f"LMDeploy's {config_class.__name__} refuses {settings}"
+        raise ValueError(f"{refused}: {reason}") from exc
