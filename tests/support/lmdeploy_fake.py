@@ -53,6 +53,8 @@ class FakeAsyncEngine:
         self.session_mgr = SessionManager()
         self.session_mgr.build_request_handle_pool(self, 4)
         self.gen_configs: list[GenerationConfig] = []
+        self.prompts: list[list[int]] = []
+        self.adapter_names: list[str | None] = []
         self.cancelled: list[int] = []
         self.started = False
         self.closed = False
@@ -60,6 +62,8 @@ class FakeAsyncEngine:
         #: hold requests in the middle of generation.
         self.flowing = asyncio.Event()
         self.flowing.set()
+        #: Set once a request holds a handle, generating.
+        self.generating = asyncio.Event()
         FakeAsyncEngine.instances.append(self)
 
     def create_instance(self) -> FakeInstance:
@@ -87,6 +91,8 @@ class FakeAsyncEngine:
             raise RequestError(ErrorCode.INVALID_REQUEST, "an empty prompt")
         assert gen_config is not None
         self.gen_configs.append(gen_config)
+        self.prompts.append(input_ids)
+        self.adapter_names.append(adapter_name)
         return PreprocessedRequest(
             session=session_id,
             inputs={"input_ids": input_ids},
@@ -111,6 +117,7 @@ class FakeAsyncEngine:
         session = request.session
         session._remove_on_request_exit = True
         async with session.request_handle():
+            self.generating.set()
             for index, token in enumerate(body):
                 await self.flowing.wait()
                 yield GenOut(
