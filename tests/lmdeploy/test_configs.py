@@ -67,7 +67,8 @@ def test_engine_kwargs_pass_through_to_the_config() -> None:
         ({"engine": "pytorch", "device_type": "cpu"}, "invalid device_type: cpu"),
         ({"tp": 0}, "tp must be a positive integer"),
         ({"engine": "pytorch", "dp": 0}, "invalid dp"),
-        ({"engine_kwargs": {"no_such_field": 1}}, "no_such_field"),
+        ({"engine_kwargs": {"no_such_field": 1}}, "has no field no_such_field"),
+        ({"engine": "pytorch", "engine_kwargs": {"no_such_field": 1}}, "no_such_field"),
         ({"engine_kwargs": {"cache_prompt": "never"}}, "invalid cache_prompt"),
     ],
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +114,14 @@ class LmdeployBackend(Backend[LmdeployOptions]):
         engine = await self._ready()
         deltas = DeltaMaker(self._tokenizer, params.logprobs)
         config = generation_config(params, self._stop_token_ids)
+        deltas_of = stream(engine, request.prompt_token_ids, config, request.adapter, deltas)
         self._running += 1
         try:
-            async for delta in stream(
-                engine, request.prompt_token_ids, config, request.adapter, deltas
-            ):
-                yield delta
+            # Closed with this generator, not left for the garbage collector: the
+            # request is cancelled in the engine at once.
+            async with aclosing(deltas_of):
+                async for delta in deltas_of:
+                    yield delta
         finally:
             self._running -= 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,10 @@ def engine_config(
                 "is for LMDeploy's PyTorch engine (engine='pytorch')"
             )
     settings.update(options.engine_kwargs)
+    # TurboMind's config, a pydantic dataclass, would drop a field it does not know.
+    unknown = sorted(set(settings) - {field.name for field in dataclasses.fields(config_class)})
+    if unknown:
+        raise ValueError(f"LMDeploy's {config_class.__name__} has no field {', '.join(unknown)}")
     try:
         return config_class(**settings)
     except (AssertionError, TypeError, ValueError) as exc:

@@ -11,10 +11,10 @@ from infercore import InvalidRequestError, SamplingParams, StructuredOutput
 
 __all__ = ["generation_config", "response_format"]
 
-#: The most blank characters in a row that constrained JSON may hold: none, as the
-#: pt and vLLM backends compile it, since a model may otherwise sample blank space
-#: without end.
-_JSON_BLANKS = 0
+#: The most blank characters in a row that constrained JSON may hold, as the core
+#: bounds JSON after reasoning: a model may otherwise sample blank space without end.
+#: (xgrammar's structural tags take no fewer than one.)
+_JSON_BLANKS = 1
 
 
 def response_format(structured: StructuredOutput) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
@@ -50,6 +51,11 @@ async def stream(
                     yield delta
                 if delta.finish_reason is not None:
                     return
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # LMDeploy cancels the request when the task running it is cancelled, and
+            # then ends its stream as if nothing happened: the cancellation goes on here.
+            raise asyncio.CancelledError
         raise EngineError("LMDeploy ended the stream without a finish reason")
     except RequestError as exc:
         raise EngineError(f"LMDeploy failed the request: {exc.message}") from None
