@@ -10,9 +10,7 @@ from lmdeploy.messages import PytorchEngineConfig, TurbomindEngineConfig
 
 from infercore_lmdeploy._options import LmdeployOptions
 
-__all__ = ["EngineConfig", "engine_config"]
-
-EngineConfig = TurbomindEngineConfig | PytorchEngineConfig
+__all__ = ["engine_config"]
 
 #: Options that both engines' configs take under the same name.
 _SHARED = (
@@ -27,17 +25,16 @@ _SHARED = (
 )
 
 
-def engine_config(
-    options: LmdeployOptions, adapters: Mapping[str, str] | None = None
-) -> EngineConfig:
-    """The config LMDeploy builds its engine from; LMDeploy's refusal as a ``ValueError``.
+def engine_config(options: LmdeployOptions, adapters: Mapping[str, str] | None = None) -> Any:
+    """The config LMDeploy builds its engine from (a ``TurbomindEngineConfig`` or a
+    ``PytorchEngineConfig``); LMDeploy's refusal as a ``ValueError``.
 
     ``adapters`` (name to path) are the PyTorch engine's LoRA adapters.
     """
     settings: dict[str, Any] = {
         name: getattr(options, name) for name in _SHARED if getattr(options, name) is not None
     }
-    config_class: type[EngineConfig]
+    config_class: Any
     if options.engine == "pytorch":
         config_class = PytorchEngineConfig
         if options.device_type is not None:

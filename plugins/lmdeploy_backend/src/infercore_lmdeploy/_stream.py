@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -21,7 +21,7 @@ async def stream(
     gen_config: Any,
     adapter: str | None,
     deltas: DeltaMaker,
-) -> AsyncIterator[Delta]:
+) -> AsyncGenerator[Delta, None]:
     """Generate from ``input_ids`` on ``engine`` (LMDeploy's ``AsyncEngine``), as deltas.
 
     However the stream ends (finished, failed, or closed by a caller that stopped
