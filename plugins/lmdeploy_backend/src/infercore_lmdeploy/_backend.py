@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lmdeploy.serve.core import AsyncEngine
-from lmdeploy.utils import get_model
+from lmdeploy.utils import get_logger, get_model
 from transformers import AutoTokenizer
 
 from infercore import (
@@ -35,6 +35,9 @@ __all__ = ["LmdeployBackend"]
 class LmdeployBackend(Backend[LmdeployOptions]):
     def __init__(self, model: str, options: LmdeployOptions) -> None:
         super().__init__(model, options)
+        # As LMDeploy's own pipeline quiets it: its engine alone logs every request.
+        os.environ.setdefault("TM_LOG_LEVEL", "WARNING")
+        get_logger("lmdeploy").setLevel("WARNING")
         config = engine_config(options)
         # A hub id is fetched as LMDeploy's own pipeline fetches it.
         self._path = model
