@@ -35,6 +35,8 @@ def engine_config(options: LmdeployOptions, adapters: Mapping[str, str] | None =
         name: getattr(options, name) for name in _SHARED if getattr(options, name) is not None
     }
     config_class: Any
+    # What the backend needs of the engine, unless the options say otherwise.
+    implied: dict[str, Any] = {}
     if options.engine == "pytorch":
         config_class = PytorchEngineConfig
         if options.device_type is not None:
@@ -43,7 +45,7 @@ def engine_config(options: LmdeployOptions, adapters: Mapping[str, str] | None =
             settings["adapters"] = dict(adapters)
         # The PyTorch engine computes no logprobs unless told which; these are what
         # the other backends report: the model's own distribution.
-        settings["logprobs_mode"] = "raw_logprobs"
+        implied["logprobs_mode"] = "raw_logprobs"
     else:
         config_class = TurbomindEngineConfig
         if options.device_type not in (None, "cuda"):
@@ -57,7 +59,7 @@ def engine_config(options: LmdeployOptions, adapters: Mapping[str, str] | None =
     if unknown:
         raise ValueError(f"LMDeploy's {config_class.__name__} has no field {', '.join(unknown)}")
     try:
-        return config_class(**settings)
+        return config_class(**{**implied, **settings})
     except (AssertionError, TypeError, ValueError) as exc:
         # LMDeploy checks its configs with asserts, some without a message.
         reason = str(exc) or "a value it does not accept"
