@@ -50,7 +50,8 @@ def raw_lmdeploy(engine_name: str, path: str, prompts: list[str], output_len: in
     params = GenerationConfig(max_new_tokens=output_len, ignore_eos=True, do_sample=False)
     pipe.infer(prompts[:2], GenerationConfig(max_new_tokens=2), do_preprocess=False)
     start = time.perf_counter()
-    # The prompts are rendered already: LMDeploy applies no template of its own.
+    # The prompts are rendered already: LMDeploy applies no template of its own (its
+    # tokenizer may still put a BOS token before each, one prompt token more).
     outputs = pipe.infer(prompts, params, do_preprocess=False)
     elapsed = time.perf_counter() - start
     generated = sum(output.generate_token_len for output in outputs)
