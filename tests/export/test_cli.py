@@ -106,3 +106,11 @@ def test_a_missing_library_is_named_with_the_extra_to_install(
     with pytest.raises(infercore.InfercoreError, match=r"pip install 'infercore\[export,quant\]'"):
         quantize(MODEL, "int8", output=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_backends_says_pt_loads_what_export_writes_here() -> None:
+    listing = subprocess.run(
+        [*INFERCORE_COMMAND, "backends"], capture_output=True, text=True, timeout=120
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "quantized checkpoints: bitsandbytes, torchao" in listing.stdout
