@@ -3,6 +3,7 @@ with a clear error before any model is loaded."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,20 @@ def test_the_default_output_is_the_adapter_folder_merged_and_is_not_overwritten(
     assert not (merged / "stale.txt").exists()
     assert (merged / "model.safetensors").is_file()
     assert sorted(p.name for p in merged.parent.iterdir()) == ["adapter", "adapter-merged"]
+
+
+def test_merge_and_quantize_in_one_command(tmp_path: Path) -> None:
+    path = infercore.get_plugin_manager().registry.resolve_model(MODEL)
+    adapter = make_lora_adapter(path, tmp_path / "tuned", seed=3)
+    done = _export("--adapters", f"a={adapter}", "--merge-lora", "--quant-method", "int8")
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "tuned-merged-int8"
+    assert f"exported to {folder}" in done.stdout
+    config = json.loads((folder / "config.json").read_text())
+    assert config["quantization_config"]["quant_method"] == "torchao"
+    assert "adapter_config.json" not in {p.name for p in folder.iterdir()}
+    # Only the adapter and the export: the merged model in between was temporary.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tuned", "tuned-merged-int8"]
 
 
 @pytest.mark.parametrize(
