@@ -7,7 +7,7 @@ from typing import Any
 
 from infercore._errors import InfercoreError
 
-__all__ = ["DTYPES", "load_model", "save_checkpoint", "saved_dtype", "torch_dtype"]
+__all__ = ["DTYPES", "load_model", "save_checkpoint", "saved_dtype"]
 
 #: ``auto`` keeps the checkpoint's own dtype.
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -18,12 +18,6 @@ def _is_multimodal(path: str) -> bool:
     from transformers.models.auto.modeling_auto import MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES
 
     return AutoConfig.from_pretrained(path).model_type in MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES
-
-
-def torch_dtype(dtype: str) -> Any:
-    import torch
-
-    return "auto" if dtype == "auto" else getattr(torch, dtype)
 
 
 def saved_dtype(path: str, dtype: str) -> Any:
@@ -39,13 +33,14 @@ def saved_dtype(path: str, dtype: str) -> Any:
     return configured if configured is not None else torch.float32
 
 
-def load_model(path: str, dtype: str, **kwargs: Any) -> Any:
-    """The checkpoint's generative model on the CPU (a multimodal one with its towers)."""
+def load_model(path: str, dtype: Any, **kwargs: Any) -> Any:
+    """The checkpoint's generative model in the torch ``dtype`` (a multimodal one with its
+    towers)."""
     from transformers import AutoModelForCausalLM, AutoModelForMultimodalLM
 
     kind = AutoModelForMultimodalLM if _is_multimodal(path) else AutoModelForCausalLM
     try:
-        return kind.from_pretrained(path, dtype=torch_dtype(dtype), **kwargs).eval()
+        return kind.from_pretrained(path, dtype=dtype, **kwargs).eval()
     except (OSError, ValueError) as exc:
         raise InfercoreError(f"cannot load the model {path}: {exc}") from exc
 

@@ -40,13 +40,14 @@ def merge_lora(
     unless ``overwrite``. Returns the output folder. Needs ``infercore[export]``.
     """
     folder = _adapter_folder(adapter)
-    target = Path(output) if output is not None else default_output(str(folder), "-merged")
+    target = Path(output) if output is not None else default_output(str(adapter), "-merged")
     base = resolve_model(model)
     check_output(target, overwrite=overwrite, inputs=[base, str(folder)])
     require("merging a LoRA adapter", "infercore[export]", "torch", "transformers", "peft")
+    import torch
     from peft import PeftModel
 
-    merged = load_model(base, "float32")
+    merged = load_model(base, torch.float32)
     try:
         merged = PeftModel.from_pretrained(merged, str(folder)).merge_and_unload()
     except (OSError, ValueError, RuntimeError, KeyError) as exc:

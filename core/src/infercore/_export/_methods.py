@@ -53,9 +53,10 @@ QUANT_METHODS: dict[str, QuantMethod] = {
             "gptqmodel",
             "gptqmodel",
             "GPTQ, calibrated on a dataset",
-            unsupported="GPTQ calibration (gptqmodel) needs a CUDA GPU and is not part of "
-            "infercore export; quantize with gptqmodel itself, then serve its output folder "
-            "(transformers with gptqmodel, and vLLM, read GPTQ checkpoints)",
+            unsupported="gptqmodel, its library, builds from source against torch 2.14.1 or "
+            "newer and is not run by infercore export; quantize with gptqmodel itself "
+            "(calibration wants a CUDA GPU), then serve its output folder: vLLM loads GPTQ "
+            "checkpoints on CPU and GPU",
         ),
         QuantMethod(
             "awq",
@@ -63,9 +64,9 @@ QUANT_METHODS: dict[str, QuantMethod] = {
             "awq",
             "autoawq",
             "AWQ, calibrated on a dataset",
-            unsupported="AWQ calibration (AutoAWQ, no longer maintained) needs a CUDA GPU and "
-            "is not part of infercore export; quantize with llm-compressor's AWQ on a GPU, "
-            "then serve its output folder on vLLM",
+            unsupported="AutoAWQ is no longer maintained, and its successor llm-compressor "
+            "needs transformers 5.17 or older; quantize with llm-compressor in an environment "
+            "of its own, then serve its output folder on vLLM",
         ),
         QuantMethod(
             "fp8",

@@ -14,8 +14,8 @@ __all__ = ["check_output", "default_output", "staged"]
 
 
 def default_output(source: str, suffix: str) -> Path:
-    """A local folder's sibling named with ``suffix``; for a hub id, a folder in the
-    working directory named after the model."""
+    """A local folder's sibling named with ``suffix``; for a hub id or a built-in model
+    name, a folder in the working directory named after the model."""
     path = Path(source).expanduser()
     if path.exists():
         path = path.resolve()

@@ -53,16 +53,12 @@ def quantize(
     """
     spec, width = quant_method(method, bits)
     source = resolve_model(model)
-    target = Path(output) if output is not None else default_output(source, spec.suffix(width))
+    target = Path(output) if output is not None else default_output(model, spec.suffix(width))
     check_output(target, overwrite=overwrite, inputs=[source])
     require(f"--quant-method {spec.name}", spec.requirement, "torch", "transformers", spec.library)
     kept = saved_dtype(source, dtype)
-    quantized = load_model(
-        source,
-        str(kept).removeprefix("torch."),
-        quantization_config=_config(spec.name, width, kept),
-        device_map="cpu",
-    )
+    config = _config(spec.name, width, kept)
+    quantized = load_model(source, kept, quantization_config=config, device_map="cpu")
     with staged(target) as staging:
         save_checkpoint(quantized, staging, source)
     return target.expanduser().resolve()
