@@ -159,8 +159,9 @@ def tests_core(session: nox.Session) -> None:
 @suite("tests-export")
 def tests_export(session: nox.Session) -> None:
     """`infercore export`: LoRA merged into SmolLM2 against the adapter on pt, and SmolLM2
-    quantized (torchao, bitsandbytes) and served on pt."""
-    install_pt(session, *TEST_DEPS, "./core[export,quant]")
+    quantized (torchao, bitsandbytes), loaded on pt and served by `infercore deploy`."""
+    # The serve extra: an exported folder is served through `infercore deploy`.
+    install_pt(session, *TEST_DEPS, "./core[export,quant,serve]")
     session.run("pytest", "tests/export", *session.posargs)
 
 
