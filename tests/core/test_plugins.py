@@ -286,3 +286,34 @@ def test_a_plugin_command_may_not_take_a_builtin_name(capsys: pytest.CaptureFixt
         manager.unregister("impostor")
 
     assert "the subcommand 'deploy' is registered twice" in capsys.readouterr().err
+
+
+class _Quantized:
+    @hookimpl
+    def register_backends(self, register: Callable[[BackendSpec], None]) -> None:
+        register(
+            BackendSpec(
+                "quantized-fake",
+                load=lambda: FakeBackend,
+                capabilities=Capabilities(),
+                options=FakeOptions,
+                quantization=lambda: {"gptq": None, "awq": None, "fp8": "needs a CUDA GPU"},
+            )
+        )
+
+
+def test_backends_lists_the_quantized_checkpoints_each_loads_here(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from infercore._cli import main
+
+    manager = infercore.get_plugin_manager()
+    manager.register(_Quantized(), name="quantized")
+    try:
+        assert main(["backends"]) == 0
+        assert manager.registry.backends["quantized-fake"].quantization["awq"] is None
+    finally:
+        manager.unregister("quantized")
+
+    listing = capsys.readouterr().out
+    assert "quantized checkpoints: awq, gptq; not here: fp8 (needs a CUDA GPU)" in listing

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import infercore
+import infercore.export
 import infercore.testing
 
 EXPECTED_INFERCORE = {
@@ -94,6 +95,8 @@ EXPECTED_TESTING = {
     "serving_folder",
 }
 
+EXPECTED_EXPORT = {"DTYPES", "QUANT_METHODS", "QuantMethod", "export", "merge_lora", "quantize"}
+
 
 def test_infercore_exports_exactly_the_public_names() -> None:
     assert set(infercore.__all__) == EXPECTED_INFERCORE
@@ -105,9 +108,17 @@ def test_infercore_testing_exports_exactly_the_public_names() -> None:
     assert len(infercore.testing.__all__) == len(EXPECTED_TESTING), "a name is listed twice"
 
 
+def test_infercore_export_exports_exactly_the_public_names() -> None:
+    assert sorted(infercore.export.__all__) == sorted(EXPECTED_EXPORT)
+
+
 @pytest.mark.parametrize(
     ("module", "expected"),
-    [("infercore", EXPECTED_INFERCORE), ("infercore.testing", EXPECTED_TESTING)],
+    [
+        ("infercore", EXPECTED_INFERCORE),
+        ("infercore.testing", EXPECTED_TESTING),
+        ("infercore.export", EXPECTED_EXPORT),
+    ],
 )
 def test_every_public_name_is_importable(module: str, expected: set[str]) -> None:
     namespace: dict[str, object] = {}
@@ -140,9 +151,9 @@ def _python(code: str, *, autoload: bool) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_importing_the_core_and_its_testing_package_imports_no_torch() -> None:
+def test_importing_the_core_and_its_testing_and_export_packages_imports_no_torch() -> None:
     result = _python(
-        "import sys, infercore, infercore.testing\n"
+        "import sys, infercore, infercore.export, infercore.testing\n"
         "print(sorted(m for m in ('torch', 'transformers', 'vllm') if m in sys.modules))",
         autoload=False,
     )

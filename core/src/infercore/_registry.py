@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -30,6 +30,10 @@ def _always_available() -> str | None:
     return None
 
 
+def _no_quantization() -> Mapping[str, str | None]:
+    return {}
+
+
 @dataclass(frozen=True)
 class BackendSpec:
     """A backend as a plugin registers it, without importing the engine.
@@ -47,6 +51,7 @@ class BackendSpec:
     probe: Callable[[], str | None] = _always_available
     priority: int | None = 0
     description: str = ""
+    quantization: Callable[[], Mapping[str, str | None]] = _no_quantization
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,14 @@ class RegisteredBackend:
             return self.spec.probe()
         except Exception as exc:  # a probe must never take the listing down
             return f"its availability check failed: {exc!r}"
+
+    @cached_property
+    def quantization(self) -> dict[str, str | None]:
+        """The quantized checkpoints it loads, each with why not here (``None``: it can)."""
+        try:
+            return dict(self.spec.quantization())
+        except Exception as exc:  # as with the probe: never take the listing down
+            return {"?": f"its quantization check failed: {exc!r}"}
 
     @property
     def available(self) -> bool:

@@ -13,6 +13,7 @@ from infercore._cli._app import APP
 from infercore._cli._backends import BACKENDS
 from infercore._cli._bench import BENCH
 from infercore._cli._deploy import DEPLOY
+from infercore._cli._export import EXPORT
 from infercore._cli._infer import INFER
 from infercore._cli._new_backend import NEW_BACKEND
 from infercore._cli._run_batch import RUN_BATCH
@@ -22,7 +23,7 @@ from infercore._plugins import get_plugin_manager
 
 __all__ = ["Command", "build_parser", "main"]
 
-BUILTIN_COMMANDS = (BACKENDS, INFER, DEPLOY, APP, BENCH, NEW_BACKEND, RUN_BATCH)
+BUILTIN_COMMANDS = (BACKENDS, INFER, DEPLOY, APP, BENCH, NEW_BACKEND, RUN_BATCH, EXPORT)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:

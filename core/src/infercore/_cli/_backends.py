@@ -23,6 +23,8 @@ def _run(args: argparse.Namespace) -> int:
         if entry.spec.description:
             print(f"    {entry.spec.description}")
         print(f"    capabilities: {', '.join(entry.spec.capabilities.describe())}")
+        if entry.quantization:
+            print(f"    quantized checkpoints: {_quantization(entry.quantization)}")
         if args.verbose:
             for field, info in entry.spec.options.model_fields.items():
                 default = info.get_default(call_default_factory=True, validated_data={})
@@ -46,6 +48,16 @@ def _run(args: argparse.Namespace) -> int:
         origin = f" (distribution {failure.distribution})" if failure.distribution else ""
         print(f"\nplugin {failure.name!r}{origin} failed to load: {failure.error}", file=sys.stderr)
     return 0
+
+
+def _quantization(methods: dict[str, str | None]) -> str:
+    """``awq, gptq; not here: fp8 (needs a CUDA GPU)``."""
+    runs = [name for name, reason in sorted(methods.items()) if reason is None]
+    missing = [f"{name} ({reason})" for name, reason in sorted(methods.items()) if reason]
+    parts = [", ".join(runs)] if runs else ["none here"]
+    if missing:
+        parts.append("not here: " + ", ".join(missing))
+    return "; ".join(parts)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from infercore import SAMPLING_FIELDS, Backend, BackendSpec, Capabilities, ModelAlias, hookimpl
 from infercore_pt import _smollm2
 from infercore_pt._options import PtOptions
+from infercore_pt._quantization import quantization
 
 # Capabilities are per backend, not per model: the backend itself refuses
 # media for a checkpoint without a multimodal processor.
@@ -43,6 +44,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
             capabilities=CAPABILITIES,
             options=PtOptions,
             probe=_probe,
+            quantization=quantization,
             priority=10,
             description="transformers (+ accelerate) on CPU or GPU, with dynamic batching",
         )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from infercore import SAMPLING_FIELDS, Backend, BackendSpec, Capabilities, hookimpl
 from infercore_vllm._options import VllmOptions
+from infercore_vllm._quantization import quantization
 
 CAPABILITIES = Capabilities(
     tasks=frozenset({"generate", "embed", "classify", "score"}),
@@ -42,6 +43,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
             capabilities=CAPABILITIES,
             options=VllmOptions,
             probe=_probe,
+            quantization=quantization,
             priority=30,
             description="vLLM's async engine: continuous batching, paged attention, parallelism",
         )
