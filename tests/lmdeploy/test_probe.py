@@ -58,8 +58,11 @@ import json, sys
 import infercore
 entry = infercore.get_plugin_manager().registry.get("lmdeploy")
 reason = entry.unavailable_reason
+quantization = entry.quantization
 heavy = sorted(name for name in ("torch", "lmdeploy", "transformers") if name in sys.modules)
-print(json.dumps({"reason": reason, "heavy": heavy, "plugin": entry.distribution}))
+print(json.dumps(
+    {"reason": reason, "quantization": quantization, "heavy": heavy, "plugin": entry.distribution}
+))
 """
 
 
@@ -87,6 +90,12 @@ def test_the_probe_says_that_lmdeploy_needs_a_cuda_gpu() -> None:
     reason = str(_probe()["reason"])
     assert "LMDeploy runs only on CUDA GPUs" in reason
     assert "no NVIDIA GPU is visible here" in reason
+
+
+def test_awq_and_gptq_checkpoints_load_wherever_lmdeploy_runs() -> None:
+    answer = _probe()
+    assert answer["quantization"] == {"awq": answer["reason"], "gptq": answer["reason"]}
+    assert answer["heavy"] == []
 
 
 def test_hidden_gpus_make_the_backend_unavailable() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from infercore import Backend, BackendSpec, Capabilities, hookimpl
 from infercore_lmdeploy._options import LmdeployOptions
 from infercore_lmdeploy._probe import unavailable_reason
+from infercore_lmdeploy._quantization import quantization
 
 __all__ = ["CAPABILITIES", "register_backends"]
 
@@ -39,5 +40,6 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
             probe=unavailable_reason,
             priority=20,  # after vLLM, which takes more models; before pt
             description="LMDeploy's async engine (TurboMind or PyTorch) on CUDA GPUs",
+            quantization=quantization,
         )
     )
