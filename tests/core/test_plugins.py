@@ -300,6 +300,16 @@ class _Quantized:
                 quantization=lambda: {"gptq": None, "awq": None, "fp8": "needs a CUDA GPU"},
             )
         )
+        register(
+            BackendSpec(
+                "quantized-elsewhere",
+                load=lambda: FakeBackend,
+                capabilities=Capabilities(),
+                options=FakeOptions,
+                probe=lambda: "needs an accelerator this machine lacks",
+                quantization=lambda: {"gptq": None, "awq": None},
+            )
+        )
 
 
 def test_backends_lists_the_quantized_checkpoints_each_loads_here(
@@ -317,3 +327,6 @@ def test_backends_lists_the_quantized_checkpoints_each_loads_here(
 
     listing = capsys.readouterr().out
     assert "quantized checkpoints: awq, gptq; not here: fp8 (needs a CUDA GPU)" in listing
+    # A backend that cannot run here: the methods it loads where it runs, its reason once.
+    assert "quantized checkpoints: awq, gptq (where it runs)" in listing
+    assert listing.count("needs an accelerator this machine lacks") == 1

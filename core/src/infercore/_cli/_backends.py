@@ -7,7 +7,7 @@ import sys
 
 from infercore._command import Command
 from infercore._plugins import get_plugin_manager
-from infercore._registry import FIRST_PARTY_BACKENDS
+from infercore._registry import FIRST_PARTY_BACKENDS, RegisteredBackend
 
 __all__ = ["BACKENDS"]
 
@@ -24,7 +24,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"    {entry.spec.description}")
         print(f"    capabilities: {', '.join(entry.spec.capabilities.describe())}")
         if entry.quantization:
-            print(f"    quantized checkpoints: {_quantization(entry.quantization)}")
+            print(f"    quantized checkpoints: {_quantization(entry)}")
         if args.verbose:
             for field, info in entry.spec.options.model_fields.items():
                 default = info.get_default(call_default_factory=True, validated_data={})
@@ -50,10 +50,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quantization(methods: dict[str, str | None]) -> str:
-    """``awq, gptq; not here: fp8 (needs a CUDA GPU)``."""
-    runs = [name for name, reason in sorted(methods.items()) if reason is None]
-    missing = [f"{name} ({reason})" for name, reason in sorted(methods.items()) if reason]
+def _quantization(entry: RegisteredBackend) -> str:
+    """``awq, gptq; not here: fp8 (needs a CUDA GPU)``; for a backend that cannot run
+    here, only the names: its own reason, on its first line, covers them all."""
+    methods = sorted(entry.quantization.items())
+    if not entry.available:
+        return ", ".join(name for name, _ in methods) + " (where it runs)"
+    runs = [name for name, reason in methods if reason is None]
+    missing = [f"{name} ({reason})" for name, reason in methods if reason]
     parts = [", ".join(runs)] if runs else ["none here"]
     if missing:
         parts.append("not here: " + ", ".join(missing))
