@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,21 +95,33 @@ def tests(session: nox.Session) -> None:
     printed as they come, marked with its number, and the session fails where any does.
 
     A session that passes leaves no virtualenv behind: together they take tens of
-    gigabytes, and `nox -s NAME` builds one again where it is wanted."""
-    failed: list[str] = []
+    gigabytes, and `nox -s NAME` builds one again where it is wanted. A session that
+    fails has the end of its output printed again once both lanes are done, so its
+    failures are found at the end of the log, whichever lane it ran in."""
+    failures: dict[str, list[str]] = {}
     lanes = [
-        threading.Thread(target=_run_lane, args=(number, names, session.posargs, failed))
+        threading.Thread(target=_run_lane, args=(number, names, session.posargs, failures))
         for number, names in enumerate(LANES, 1)
     ]
     for lane in lanes:
         lane.start()
     for lane in lanes:
         lane.join()
-    if failed:
-        session.error(f"these test sessions failed: {', '.join(sorted(failed))}")
+    for name, tail in sorted(failures.items()):
+        print(f"\n===== {name} failed; the end of its output =====", flush=True)
+        print("".join(tail), end="", flush=True)
+    if failures:
+        session.error(f"these test sessions failed: {', '.join(sorted(failures))}")
 
 
-def _run_lane(number: int, names: tuple[str, ...], posargs: list[str], failed: list[str]) -> None:
+#: How many of a failed session's last lines are printed again at the end: enough
+#: for pytest's short summary of a session with a few dozen failures.
+FAILURE_TAIL_LINES = 80
+
+
+def _run_lane(
+    number: int, names: tuple[str, ...], posargs: list[str], failures: dict[str, list[str]]
+) -> None:
     for name in names:
         command = [sys.executable, "-m", "nox", "-s", name]
         session = subprocess.Popen(
@@ -118,10 +131,12 @@ def _run_lane(number: int, names: tuple[str, ...], posargs: list[str], failed: l
             text=True,
         )
         assert session.stdout is not None
+        tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
         for line in session.stdout:
             print(f"[lane {number}] {line}", end="", flush=True)
+            tail.append(line)
         if session.wait():
-            failed.append(name)
+            failures[name] = list(tail)
         else:
             shutil.rmtree(ENVDIR / name, ignore_errors=True)
 
