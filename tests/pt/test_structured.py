@@ -20,7 +20,7 @@ pytest.importorskip("xgrammar")
 
 from reasoning_prompts import PLACE_SCHEMA, thinking_examples
 
-from infercore.testing._structured_suite import CITY_SCHEMA, DATE_REGEX
+from infercore.testing._structured_suite import CITY_SCHEMA, DATE_REGEX, STRUCTURED_MAX_TOKENS
 
 QUESTION = {"messages": [{"role": "user", "content": "Tell me about a city."}]}
 OTHER = {"messages": [{"role": "user", "content": "Write one sentence about the sea."}]}
@@ -40,7 +40,12 @@ def _texts(response: ChatCompletionResponse) -> list[str]:
 def test_sampled_answers_of_every_kind_hold_beside_sampled_free_rows(engine: Engine) -> None:
     free = RequestConfig(temperature=1.0, seed=5, max_tokens=12)
     configs: list[tuple[RequestConfig, Any]] = [
-        (RequestConfig(temperature=1.0, seed=1, max_tokens=64, json_schema=CITY_SCHEMA), None),
+        (
+            RequestConfig(
+                temperature=1.0, seed=1, max_tokens=STRUCTURED_MAX_TOKENS, json_schema=CITY_SCHEMA
+            ),
+            None,
+        ),
         (RequestConfig(temperature=1.0, seed=2, max_tokens=32, regex=DATE_REGEX), None),
         (RequestConfig(temperature=1.0, seed=3, max_tokens=32, choice=TRICKY_CHOICES), None),
     ]

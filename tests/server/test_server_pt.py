@@ -19,7 +19,7 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from infercore.testing import deployed
-from infercore.testing._structured_suite import CITY_SCHEMA
+from infercore.testing._structured_suite import CITY_SCHEMA, STRUCTURED_MAX_TOKENS
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -201,7 +201,7 @@ def test_response_format_json_schema_validates_for_twenty_sampled_prompts(
             model=SERVED,
             messages=[{"role": "user", "content": f"Describe city number {number} as JSON."}],
             temperature=1.0,
-            max_tokens=64,
+            max_tokens=STRUCTURED_MAX_TOKENS,
             response_format=CITY_FORMAT,  # type: ignore[arg-type]
         )
 

@@ -20,7 +20,7 @@ from vllm_settings import VLLM_OPTIONS
 
 import infercore
 from infercore.testing import deployed
-from infercore.testing._structured_suite import CITY_SCHEMA
+from infercore.testing._structured_suite import CITY_SCHEMA, STRUCTURED_MAX_TOKENS
 
 SERVED = "smollm2-tools"
 PARSERS = {"tool_call_parser": "hermes"}
@@ -156,7 +156,7 @@ def test_response_format_json_schema_validates_for_twenty_sampled_prompts(
             model=SERVED,
             messages=[{"role": "user", "content": f"Describe city number {number} as JSON."}],
             temperature=1.0,
-            max_tokens=64,
+            max_tokens=STRUCTURED_MAX_TOKENS,
             response_format={  # type: ignore[arg-type]
                 "type": "json_schema",
                 "json_schema": {"name": "city", "schema": CITY_SCHEMA},

@@ -33,8 +33,10 @@ CITY_SCHEMA: dict[str, Any] = {
 #: A date, matched in full.
 DATE_REGEX = r"[12][0-9]{3}-(0[1-9]|1[0-2])-[0-3][0-9]"
 CHOICES = ["Paris", "London", "Zürich"]
-#: Room for CITY_SCHEMA's longest answer.
-STRUCTURED_MAX_TOKENS = 64
+#: Room for CITY_SCHEMA's longest answer: sampled strings may be any script, and a
+#: character a tokenizer lacks takes a token per UTF-8 byte (up to four), so the two
+#: strings' 40 characters alone may take 160 tokens.
+STRUCTURED_MAX_TOKENS = 192
 
 
 def _content(response: ChatCompletionResponse, index: int = 0) -> str:
