@@ -140,3 +140,17 @@ def test_a_long_prompt_enters_in_chunks_while_a_stream_keeps_decoding(
     assert chunks >= 3
     # The running stream decoded a token in every step the long prompt took to enter.
     assert entering[:entered].count(("step", 1)) >= chunks - 1
+
+
+def test_prompts_of_very_different_lengths_enter_in_groups_of_their_own(
+    whole: Engine, chunked: Engine, events: list[Event]
+) -> None:
+    short = {"messages": [{"role": "user", "content": "Hello."}]}
+    long = {"messages": [{"role": "user", "content": "Describe an old locomotive. " * 12}]}
+    want = whole.infer([short, long], CONFIG)
+    events.clear()
+    got = chunked.infer([short, long], CONFIG)
+    # Together, the short prompt would be padded to the long one's length.
+    short_width, long_width = sorted(columns for what, columns in events if what == "enter")
+    assert long_width > 4 * short_width
+    assert_same_answers(got, want)

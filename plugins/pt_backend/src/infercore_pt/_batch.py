@@ -13,8 +13,8 @@ import torch
 import transformers
 from packaging.version import Version
 from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
 
+from infercore_pt._cache import GrowingLayer
 from infercore_pt._padding import left_pad
 
 __all__ = ["CACHE_ARGUMENT", "Batch"]
@@ -58,19 +58,20 @@ class Batch:
 
     @property
     def can_merge(self) -> bool:
-        # Sliding-window and other special layers keep their own bookkeeping
-        # that padding would break; such models batch without joining.
-        return all(type(layer) is DynamicLayer for layer in self.cache.layers)
+        # Sliding-window and other special layers, which a model may put in the
+        # cache itself, keep their own bookkeeping that padding would break;
+        # such models batch without joining.
+        return all(type(layer) is GrowingLayer for layer in self.cache.layers)
 
     def merge(self, other: Batch) -> None:
         """Append ``other``'s rows; both caches are left-padded to one length."""
         width = max(self.mask.shape[1], other.mask.shape[1])
         self.mask = torch.cat([left_pad(self.mask, width, 1), left_pad(other.mask, width, 1)])
         for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
-            mine.keys = torch.cat([left_pad(mine.keys, width, 2), left_pad(theirs.keys, width, 2)])
-            mine.values = torch.cat(
-                [left_pad(mine.values, width, 2), left_pad(theirs.values, width, 2)]
-            )
+            # Batches only merge when every layer grows in place (``can_merge``).
+            assert isinstance(mine, GrowingLayer)
+            assert isinstance(theirs, GrowingLayer)
+            mine.join(theirs, width)
         self.positions = torch.cat([self.positions, other.positions])
         self.pending = torch.cat([self.pending, other.pending])
         self.members.extend(other.members)
@@ -87,10 +88,10 @@ class Batch:
             start = int(used[0]) if len(used) else 0
             self.mask = self.mask[:, start:]
         for layer in self.cache.layers:
-            layer.batch_select_indices(index)
-            if start:
-                layer.keys = layer.keys[:, :, start:, :]
-                layer.values = layer.values[:, :, start:, :]
+            if isinstance(layer, GrowingLayer):
+                layer.keep(index, start)
+            else:  # a layer that cannot merge has no padding to drop either
+                layer.batch_select_indices(index)
         self.positions = self.positions[index]
         self.pending = self.pending[index]
         self.members = [self.members[i] for i in rows]

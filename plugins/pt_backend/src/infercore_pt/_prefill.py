@@ -17,6 +17,7 @@ import torch
 from transformers import DynamicCache
 
 from infercore_pt._batch import CACHE_ARGUMENT, Batch
+from infercore_pt._cache import new_cache
 from infercore_pt._inputs import MediaInputs, stack_media
 from infercore_pt._prefix_cache import CachedPrefix, LayerKV
 
@@ -37,7 +38,7 @@ def _multimodal_rope(model: Any) -> Any | None:
 
 def _served_cache(served: Sequence[CachedPrefix | None], width: int) -> DynamicCache:
     """A cache whose rows start with their served prefixes, right-aligned in ``width``."""
-    cache = DynamicCache()
+    cache = new_cache()
     if width == 0:
         return cache
     first = next(prefix for prefix in served if prefix is not None)
@@ -97,8 +98,13 @@ class Prefill:
 
     @property
     def width(self) -> int:
-        """Prompt columns still to feed after what the prefix cache served."""
+        """Prompt columns to feed after what the prefix cache served."""
         return self._ids.shape[1]
+
+    @property
+    def fed(self) -> int:
+        """Prompt columns fed so far."""
+        return self._fed
 
     def feed(self, model: Any, columns: int | None) -> tuple[Batch, torch.Tensor] | None:
         """Feed up to ``columns`` more prompt columns (None: all that are left).

@@ -53,6 +53,18 @@ def _prefill_together(first: SequenceState, other: SequenceState) -> bool:
     return first.media.stacks_with(other.media)
 
 
+#: How much padding an entering group may hold: a prompt joins the group of shorter
+#: ones only while the group's padded tokens stay within this factor of its real
+#: ones. Padding costs as much as real tokens to prefill, and a short prompt batched
+#: with a 2,000-token one would be padded to 2,000.
+PADDING_LIMIT = 1.25
+
+
+def _members(batch: Batch | None, entering: list[Prefill]) -> list[SequenceState]:
+    groups: list[Batch | Prefill] = [*entering, *([batch] if batch is not None else [])]
+    return [sequence for group in groups for sequence in group.members]
+
+
 def _deliver(items: list[tuple[SequenceState, Step | BaseException]]) -> None:
     for sequence, item in items:
         sequence.receive(item)
@@ -61,10 +73,11 @@ def _deliver(items: list[tuple[SequenceState, Step | BaseException]]) -> None:
 class Scheduler:
     """Decodes up to ``max_batch_size`` sequences at a time on one thread.
 
-    New sequences are prefilled together and join the running batch once
-    their prompts are in; finished and cancelled ones leave it at once. Only
-    sequences with one ``batch_key`` share a batch; ``select(key)`` readies
-    the model for that key (a LoRA adapter) before each forward pass.
+    New sequences are prefilled together, in groups of prompts of about one
+    length, and join the running batch once their prompts are in; finished and
+    cancelled ones leave it at once. Only sequences with one ``batch_key``
+    share a batch; ``select(key)`` readies the model for that key (a LoRA
+    adapter) before each forward pass.
 
     With a ``prefix_cache``, text prompts start from the KV that earlier
     prompts left of their longest shared prefix. With ``step_tokens``, a step
@@ -145,86 +158,99 @@ class Scheduler:
 
     def _run(self) -> None:
         batch: Batch | None = None
-        entering: Prefill | None = None
+        entering: list[Prefill] = []
         with torch.inference_mode():
             while True:
                 with self._condition:
                     while (
-                        not self._waiting
-                        and batch is None
-                        and entering is None
-                        and not self._stopping
+                        not self._waiting and batch is None and not entering and not self._stopping
                     ):
                         self._condition.wait()
                     if self._stopping:
                         closed = EngineError("the pt backend was closed")
                         self._fail(list(self._waiting), closed)
-                        for group in (batch, entering):
-                            if group is not None:
-                                self._fail(group.members, closed)
+                        self._fail(_members(batch, entering), closed)
                         return
-                    joining = self._admit(batch) if entering is None else []
+                    joining = [] if entering else self._admit(batch)
                 try:
                     if joining:
                         entering = self._enter(joining)
                     batch, entering = self._iterate(batch, entering)
                 except Exception as exc:
-                    failed = [s for group in (batch, entering) if group for s in group.members]
+                    failed = _members(batch, entering)
                     failed += [s for s in joining if s not in failed]
                     self._fail(failed, EngineError(f"the model failed: {exc!r}"))
-                    batch, entering = None, None
+                    batch, entering = None, []
 
-    def _enter(self, joining: list[SequenceState]) -> Prefill:
-        """Start the prefill of ``joining``, from the prefixes the cache holds."""
+    def _enter(self, joining: list[SequenceState]) -> list[Prefill]:
+        """The prefills of ``joining``, from the prefixes the cache holds, in groups of
+        prompts of about one length (see ``PADDING_LIMIT``)."""
         media = [s.media for s in joining if s.media is not None]
+        if media:  # prompts with media stack their tensors: one group
+            prompts = [s.prompt_ids for s in joining]
+            return [Prefill(self._model, joining, prompts, self._pad_id, media)]
         served: list[CachedPrefix | None] = [None] * len(joining)
-        if self._prefix_cache is not None and not media:
+        if self._prefix_cache is not None:
             served = [self._prefix_cache.lookup(s.batch_key, s.prompt_ids) for s in joining]
-        return Prefill(
-            self._model,
-            joining,
-            [s.prompt_ids for s in joining],
-            self._pad_id,
-            media or None,
-            served,
-        )
+        rests = [
+            len(s.prompt_ids) - (prefix.length if prefix is not None else 0)
+            for s, prefix in zip(joining, served, strict=True)
+        ]
+        groups: list[list[int]] = []
+        fed = 0
+        for row in sorted(range(len(joining)), key=rests.__getitem__):
+            group = groups[-1] if groups else []
+            if not group or (len(group) + 1) * rests[row] > PADDING_LIMIT * (fed + rests[row]):
+                groups.append(group := [])
+                fed = 0
+            group.append(row)
+            fed += rests[row]
+        return [
+            Prefill(
+                self._model,
+                [joining[row] for row in rows],
+                [joining[row].prompt_ids for row in rows],
+                self._pad_id,
+                served=[served[row] for row in rows],
+            )
+            for rows in groups
+        ]
 
     def _iterate(
-        self, batch: Batch | None, entering: Prefill | None
-    ) -> tuple[Batch | None, Prefill | None]:
-        """One step: a part of the entering prompts (all, without a step budget) and
-        a token for every running row."""
-        if entering is not None and all(s.cancelled for s in entering.members):
-            self._release(len(entering.members))
-            entering = None
-        group = entering or batch
-        if group is None:
-            return None, None
-        self._select(group.members[0].batch_key)
-        entered = None
-        if entering is not None:
-            running = len(batch.members) if batch is not None else 0
-            entered = entering.feed(self._model, self._columns(entering, running))
+        self, batch: Batch | None, entering: list[Prefill]
+    ) -> tuple[Batch | None, list[Prefill]]:
+        """One step: the entering groups' prompts, in order, as far as the step's budget
+        goes (all of them without one), and a token for every running row."""
+        for group in [g for g in entering if all(s.cancelled for s in g.members)]:
+            self._release(len(group.members))
+            entering = [g for g in entering if g is not group]
+        first = entering[0] if entering else batch
+        if first is None:
+            return None, []
+        self._select(first.members[0].batch_key)
+        running = len(batch.members) if batch is not None else 0
+        budget = None if self._step_tokens is None else max(1, self._step_tokens - running)
+        entered: list[tuple[Prefill, Batch, torch.Tensor]] = []
+        while entering and (budget is None or budget > 0):
+            group = entering[0]
+            rows = len(group.members)
+            columns = None if budget is None else max(1, budget // rows)
+            if budget is not None:
+                budget -= min(columns or 0, group.width - group.fed) * rows
+            done = group.feed(self._model, columns)
+            if done is None:
+                break
+            entered.append((entering.pop(0), *done))
         if batch is not None:
             self._advance(batch, batch.step(self._model))
-        if entered is not None:
-            assert entering is not None
-            joined, logits = entered
-            self._remember(entering, joined)
+        for group, joined, logits in entered:
+            self._remember(group, joined)
             self._advance(joined, logits)
             if batch is None or not batch.members:
                 batch = joined
             elif joined.members:
                 batch.merge(joined)
-            entering = None
         return (batch if batch is not None and batch.members else None), entering
-
-    def _columns(self, entering: Prefill, running: int) -> int | None:
-        """How many prompt columns the entering rows may feed in this step."""
-        if self._step_tokens is None:
-            return None
-        rows = len(entering.members)
-        return max(1, (self._step_tokens - running) // rows)
 
     def _remember(self, entering: Prefill, batch: Batch) -> None:
         """Offer the prompts that just entered to the prefix cache."""
