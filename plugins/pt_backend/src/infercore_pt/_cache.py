@@ -22,7 +22,7 @@ __all__ = ["GrowingLayer", "new_cache"]
 HEADROOM = 64
 
 
-class GrowingLayer(DynamicLayer):
+class GrowingLayer(DynamicLayer):  # type: ignore[misc]  # transformers is untyped here
     """A DynamicLayer whose ``keys`` and ``values`` are views of larger buffers.
 
     A batch's join and leave go through ``join`` and ``keep``, one copy each. Code

@@ -99,7 +99,7 @@ class Prefill:
     @property
     def width(self) -> int:
         """Prompt columns to feed after what the prefix cache served."""
-        return self._ids.shape[1]
+        return int(self._ids.shape[1])
 
     @property
     def fed(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
@@ -258,11 +259,8 @@ class Scheduler:
             return
         for row, sequence in enumerate(entering.members):
             if sequence.media is None:
-                self._prefix_cache.store(
-                    sequence.batch_key,
-                    sequence.prompt_ids,
-                    lambda tokens, row=row: prompt_kv(batch, row, tokens),
-                )
+                read = functools.partial(prompt_kv, batch, row)
+                self._prefix_cache.store(sequence.batch_key, sequence.prompt_ids, read)
 
     def _advance(self, batch: Batch, logits: torch.Tensor) -> None:
         """Sample each row's next token, hand it over, and let finished rows leave."""
