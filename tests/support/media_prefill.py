@@ -9,8 +9,8 @@ import torch
 import infercore
 from infercore import PreparedRequest
 from infercore_pt._backend import PtBackend
-from infercore_pt._batch import Batch
 from infercore_pt._inputs import encode_media
+from infercore_pt._prefill import Prefill
 
 
 def prefill_together_and_alone(
@@ -29,8 +29,14 @@ def prefill_together_and_alone(
     model, pad_id = backend.hf_model, backend.tokenizer.eos_token_id
     prompts = [inputs.prompt_ids for inputs in encoded]
     with torch.inference_mode():
-        batch, together = Batch.prefill(model, list(encoded), prompts, pad_id, encoded)
+        entered = Prefill(model, list(encoded), prompts, pad_id, encoded).feed(model, None)
+        assert entered is not None
+        batch, together = entered
         for row, inputs in enumerate(encoded):
-            alone_batch, alone = Batch.prefill(model, [inputs], [prompts[row]], pad_id, [inputs])
+            alone_entered = Prefill(model, [inputs], [prompts[row]], pad_id, [inputs]).feed(
+                model, None
+            )
+            assert alone_entered is not None
+            alone_batch, alone = alone_entered
             torch.testing.assert_close(together[row], alone[0], rtol=1e-4, atol=1e-4)
             assert int(batch.positions[row]) == int(alone_batch.positions[0])

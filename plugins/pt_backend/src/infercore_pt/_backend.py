@@ -31,6 +31,7 @@ from infercore_pt._encoder import SentenceEncoder
 from infercore_pt._grammar import Grammars
 from infercore_pt._inputs import MediaInputs, encode_media
 from infercore_pt._options import PtOptions
+from infercore_pt._prefix_cache import PrefixCache
 from infercore_pt._processor import load_multimodal_processor
 from infercore_pt._sampling import RowState
 from infercore_pt._scheduler import Scheduler, SequenceState, Step
@@ -115,7 +116,13 @@ class PtBackend(Backend[PtOptions]):
             pad_id = min(eos_ids) if eos_ids else 0
         self._adapter: Hashable = None
         self._scheduler: Scheduler | None = Scheduler(
-            self._model, eos_ids, pad_id, options.max_batch_size, self._select_adapter
+            self._model,
+            eos_ids,
+            pad_id,
+            options.max_batch_size,
+            self._select_adapter,
+            PrefixCache(options.prefix_cache_tokens) if options.enable_prefix_caching else None,
+            options.max_num_batched_tokens if options.enable_chunked_prefill else None,
         )
 
     def _load_pooler(self, model: str, options: PtOptions, device: torch.device) -> None:

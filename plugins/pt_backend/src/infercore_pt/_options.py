@@ -28,6 +28,28 @@ class PtOptions(BackendOptions):
     max_batch_size: int = Field(
         default=32, ge=1, description="most sequences decoded (or embedded) together"
     )
+    enable_prefix_caching: bool = Field(
+        default=True,
+        description="reuse the KV of a prompt prefix seen before (a shared system prompt, "
+        "earlier turns of a chat) instead of computing it again",
+    )
+    prefix_cache_tokens: int = Field(
+        default=8192,
+        ge=1,
+        description="most prompt tokens whose KV the prefix cache keeps; the least "
+        "recently used prompts go first",
+    )
+    enable_chunked_prefill: bool = Field(
+        default=True,
+        description="feed long prompts in chunks between decode steps, so that running "
+        "streams keep their pace while a long prompt enters",
+    )
+    max_num_batched_tokens: int = Field(
+        default=512,
+        ge=1,
+        description="with chunked prefill, most tokens one step feeds the model, "
+        "decoding rows and prompt chunks together",
+    )
     max_model_len: int | None = Field(
         default=None, ge=1, description="context length; default: the model's"
     )

@@ -15,6 +15,8 @@ from infercore import EngineError, SamplingParams, TokenLogprobs
 from infercore.types import FinishReason
 from infercore_pt._batch import Batch
 from infercore_pt._inputs import MediaInputs
+from infercore_pt._prefill import Prefill, prompt_kv
+from infercore_pt._prefix_cache import CachedPrefix, PrefixCache
 from infercore_pt._sampling import RowState, sample
 
 __all__ = ["Scheduler", "SequenceState"]
@@ -59,10 +61,16 @@ def _deliver(items: list[tuple[SequenceState, Step | BaseException]]) -> None:
 class Scheduler:
     """Decodes up to ``max_batch_size`` sequences at a time on one thread.
 
-    New sequences are prefilled together and join the running batch at the
-    next step; finished and cancelled ones leave it at once. Only sequences
-    with one ``batch_key`` share a batch; ``select(key)`` readies the model
-    for that key (a LoRA adapter) before each forward pass.
+    New sequences are prefilled together and join the running batch once
+    their prompts are in; finished and cancelled ones leave it at once. Only
+    sequences with one ``batch_key`` share a batch; ``select(key)`` readies
+    the model for that key (a LoRA adapter) before each forward pass.
+
+    With a ``prefix_cache``, text prompts start from the KV that earlier
+    prompts left of their longest shared prefix. With ``step_tokens``, a step
+    feeds at most that many tokens, the running rows' and the entering
+    prompts' together, so a long prompt enters over several steps while the
+    running rows keep decoding (chunked prefill); without, prompts enter whole.
     """
 
     def __init__(
@@ -72,12 +80,16 @@ class Scheduler:
         pad_id: int,
         max_batch_size: int,
         select: Callable[[Hashable], None],
+        prefix_cache: PrefixCache | None = None,
+        step_tokens: int | None = None,
     ) -> None:
         self._model = model
         self._select = select
         self._eos_ids = eos_ids
         self._pad_id = pad_id
         self._max_batch_size = max_batch_size
+        self._prefix_cache = prefix_cache
+        self._step_tokens = step_tokens
         self._waiting: deque[SequenceState] = deque()
         self._condition = threading.Condition()
         self._stopping = False
@@ -87,7 +99,7 @@ class Scheduler:
 
     @property
     def active(self) -> int:
-        """Sequences waiting or decoding."""
+        """Sequences waiting, entering or decoding."""
         return self._held
 
     def submit(self, sequence: SequenceState) -> None:
@@ -133,46 +145,98 @@ class Scheduler:
 
     def _run(self) -> None:
         batch: Batch | None = None
+        entering: Prefill | None = None
         with torch.inference_mode():
             while True:
                 with self._condition:
-                    while not self._waiting and batch is None and not self._stopping:
+                    while (
+                        not self._waiting
+                        and batch is None
+                        and entering is None
+                        and not self._stopping
+                    ):
                         self._condition.wait()
                     if self._stopping:
-                        self._fail(list(self._waiting), EngineError("the pt backend was closed"))
-                        if batch is not None:
-                            self._fail(batch.members, EngineError("the pt backend was closed"))
+                        closed = EngineError("the pt backend was closed")
+                        self._fail(list(self._waiting), closed)
+                        for group in (batch, entering):
+                            if group is not None:
+                                self._fail(group.members, closed)
                         return
-                    joining = self._admit(batch)
+                    joining = self._admit(batch) if entering is None else []
                 try:
-                    batch = self._iterate(batch, joining)
+                    if joining:
+                        entering = self._enter(joining)
+                    batch, entering = self._iterate(batch, entering)
                 except Exception as exc:
-                    failed = joining + (batch.members if batch is not None else [])
+                    failed = [s for group in (batch, entering) if group for s in group.members]
+                    failed += [s for s in joining if s not in failed]
                     self._fail(failed, EngineError(f"the model failed: {exc!r}"))
-                    batch = None
+                    batch, entering = None, None
 
-    def _iterate(self, batch: Batch | None, joining: list[SequenceState]) -> Batch | None:
-        members = joining or (batch.members if batch is not None else [])
-        if not members:
-            return batch
-        self._select(members[0].batch_key)
-        if joining:
-            media = [s.media for s in joining if s.media is not None]
-            group, logits = Batch.prefill(
-                self._model,
-                joining,
-                [s.prompt_ids for s in joining],
-                self._pad_id,
-                media or None,
-            )
-            self._advance(group, logits)
-            if batch is None:
-                batch = group
-            elif group.members:
-                batch.merge(group)
-        elif batch is not None:
+    def _enter(self, joining: list[SequenceState]) -> Prefill:
+        """Start the prefill of ``joining``, from the prefixes the cache holds."""
+        media = [s.media for s in joining if s.media is not None]
+        served: list[CachedPrefix | None] = [None] * len(joining)
+        if self._prefix_cache is not None and not media:
+            served = [self._prefix_cache.lookup(s.batch_key, s.prompt_ids) for s in joining]
+        return Prefill(
+            self._model,
+            joining,
+            [s.prompt_ids for s in joining],
+            self._pad_id,
+            media or None,
+            served,
+        )
+
+    def _iterate(
+        self, batch: Batch | None, entering: Prefill | None
+    ) -> tuple[Batch | None, Prefill | None]:
+        """One step: a part of the entering prompts (all, without a step budget) and
+        a token for every running row."""
+        if entering is not None and all(s.cancelled for s in entering.members):
+            self._release(len(entering.members))
+            entering = None
+        group = entering or batch
+        if group is None:
+            return None, None
+        self._select(group.members[0].batch_key)
+        entered = None
+        if entering is not None:
+            running = len(batch.members) if batch is not None else 0
+            entered = entering.feed(self._model, self._columns(entering, running))
+        if batch is not None:
             self._advance(batch, batch.step(self._model))
-        return batch if batch is not None and batch.members else None
+        if entered is not None:
+            assert entering is not None
+            joined, logits = entered
+            self._remember(entering, joined)
+            self._advance(joined, logits)
+            if batch is None or not batch.members:
+                batch = joined
+            elif joined.members:
+                batch.merge(joined)
+            entering = None
+        return (batch if batch is not None and batch.members else None), entering
+
+    def _columns(self, entering: Prefill, running: int) -> int | None:
+        """How many prompt columns the entering rows may feed in this step."""
+        if self._step_tokens is None:
+            return None
+        rows = len(entering.members)
+        return max(1, (self._step_tokens - running) // rows)
+
+    def _remember(self, entering: Prefill, batch: Batch) -> None:
+        """Offer the prompts that just entered to the prefix cache."""
+        if self._prefix_cache is None or not batch.can_merge:
+            return
+        for row, sequence in enumerate(entering.members):
+            if sequence.media is None:
+                self._prefix_cache.store(
+                    sequence.batch_key,
+                    sequence.prompt_ids,
+                    lambda tokens, row=row: prompt_kv(batch, row, tokens),
+                )
 
     def _advance(self, batch: Batch, logits: torch.Tensor) -> None:
         """Sample each row's next token, hand it over, and let finished rows leave."""
