@@ -458,3 +458,11 @@ def bench_vllm(session: nox.Session) -> None:
     """infercore's vLLM backend against vLLM itself, offline and served."""
     install_vllm(session, "pytest")
     session.run("python", "benchmarks/bench_vllm.py", *session.posargs)
+
+
+@nox.session(name="bench-load")
+def bench_load(session: nox.Session) -> None:
+    """Mixed lengths, a shared prefix, a long prompt among streams, and serving under Poisson
+    arrivals: pt against transformers and vLLM, infercore's vLLM server against vLLM's."""
+    install_vllm(session, "pytest")
+    session.run("python", "benchmarks/bench_load.py", *session.posargs)

@@ -36,19 +36,29 @@ ENGINE: dict[str, Any] = {
 }
 
 
-def _vllm_flags() -> list[str]:
+def vllm_flags(settings: dict[str, Any]) -> list[str]:
+    """Engine settings as the flags of vLLM's own server."""
     flags = []
-    for name, value in ENGINE.items():
+    for name, value in settings.items():
         flag = f"--{name.replace('_', '-')}"
         flags += [flag] if value is True else [flag, str(value)]
     return flags
 
 
-def raw_vllm(path: str, prompts: list[list[int]], output_len: int) -> float:
+def deploy_options(settings: dict[str, Any]) -> list[str]:
+    """Engine settings as ``infercore deploy`` options."""
+    return [item for name, value in settings.items() for item in ("-O", f"{name}={value}")]
+
+
+def raw_vllm(
+    path: str, prompts: list[list[int]], output_lens: list[int], settings: dict[str, Any]
+) -> float:
+    """Output tokens/s of ``vllm.LLM.generate`` on token-id prompts, greedy, EOS ignored,
+    each answer ``output_lens`` long; the engine is shut down after."""
     from vllm import LLM, SamplingParams, TokensPrompt
 
-    llm = LLM(model=path, **ENGINE)
-    params = SamplingParams(temperature=0.0, max_tokens=output_len, ignore_eos=True)
+    llm = LLM(model=path, **settings)
+    params = [SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True) for n in output_lens]
     batch = [TokensPrompt(prompt_token_ids=ids) for ids in prompts]
     llm.generate(batch[:2], SamplingParams(max_tokens=2), use_tqdm=False)
     start = time.perf_counter()
@@ -85,7 +95,7 @@ def offline(count: int, output_len: int) -> None:
     path = infercore.get_plugin_manager().registry.resolve_model(MODEL)
     requests = chat_requests(count)
     mine, prompts = ours(requests, output_len)
-    theirs = raw_vllm(path, prompts, output_len)
+    theirs = raw_vllm(path, prompts, [output_len] * len(prompts), ENGINE)
     print(f"== offline, {count} prompts x {output_len} tokens, greedy, EOS ignored")
     print(f"  vllm.LLM.generate:             {theirs:8.1f} output tokens/s")
     print(f"  infercore Engine(vllm).infer:  {mine:8.1f} output tokens/s")
@@ -98,13 +108,13 @@ def served(count: int, output_len: int) -> None:
         "--concurrency", "16", "--num-requests", str(count),
         "--input-len", "32", "--output-len", str(output_len),
     ]  # fmt: skip
-    options = [item for name, value in ENGINE.items() for item in ("-O", f"{name}={value}")]
+    options = deploy_options(ENGINE)
     with deployed("--model", MODEL, "--backend", "vllm", *options, start_timeout=600) as url:
         bench(url, "--model", MODEL, "--concurrency", "2", "--num-requests", "2")
         mine = bench(url, "--model", MODEL, *shape)
     vllm_server = [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
     with deployed(
-        "--model", path, "--served-model-name", MODEL, *_vllm_flags(),
+        "--model", path, "--served-model-name", MODEL, *vllm_flags(ENGINE),
         command=vllm_server, start_timeout=600,
     ) as url:  # fmt: skip
         bench(url, "--model", MODEL, "--concurrency", "2", "--num-requests", "2")

@@ -9,15 +9,25 @@ from __future__ import annotations
 import json
 import math
 import random
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infercore._bench_metrics import RequestResult, percentile, summarize
+from infercore._bench import BenchConfig
+from infercore._bench_metrics import RequestResult, format_table, percentile, summarize
+from infercore._bench_workload import (
+    OUTPUT_BOUNDS,
+    PROMPT_BOUNDS,
+    Calibration,
+    build_prompts,
+    draw_lengths,
+)
 from infercore.testing import INFERCORE_COMMAND, deployed, server_env
 
 MODEL = "bench-echo"
@@ -116,6 +126,128 @@ def test_poisson_arrivals_spread_the_requests_over_time(base_url: str, tmp_path:
     assert figures["completed"] == count
 
 
+def long_tail(base_url: str, tmp_path: Path, seed: int) -> dict[str, Any]:
+    _, figures = run_json(
+        base_url, tmp_path,
+        "--lengths", "long-tail", "--input-len", "100", "--output-len", "6",
+        "--num-requests", "24", "--concurrency", "24", "--seed", str(seed),
+    )  # fmt: skip
+    assert (figures["completed"], figures["lengths"]) == (24, "long-tail")
+    return figures
+
+
+def test_long_tail_lengths_vary_and_one_seed_gives_one_workload(
+    base_url: str, tmp_path: Path
+) -> None:
+    figures = long_tail(base_url, tmp_path, seed=5)
+    inputs, outputs = figures["input_lens"], figures["output_lens"]
+    # Drawn long-tailed: a wide spread of prompt sizes (bytes, for echo) and answer lengths.
+    assert max(inputs) >= 4 * min(inputs), inputs
+    assert len(set(outputs)) >= 5, outputs
+    # With ignore_eos each answer is as long as its drawn max_tokens: the seed's draws.
+    shape = random.Random(5 + 2)
+    drawn_inputs = draw_lengths("long-tail", 100, 24, PROMPT_BOUNDS, shape)
+    assert outputs == draw_lengths("long-tail", 6, 24, OUTPUT_BOUNDS, shape)
+    # Each prompt is about its drawn size; the smallest cannot go below the chat
+    # template's own tokens and one word.
+    for drawn, measured in zip(drawn_inputs, inputs, strict=True):
+        if drawn >= 60:
+            assert abs(measured - drawn) <= 0.25 * drawn, (drawn, measured)
+    again = long_tail(base_url, tmp_path, seed=5)
+    assert (again["input_lens"], again["output_lens"]) == (inputs, outputs)
+    other = long_tail(base_url, tmp_path, seed=6)
+    assert other["input_lens"] != inputs
+    assert other["output_lens"] != outputs
+
+
+def test_fixed_lengths_stay_the_default(base_url: str, tmp_path: Path) -> None:
+    _, figures = run_json(
+        base_url, tmp_path, "--num-requests", "6", "--input-len", "40", "--output-len", "3"
+    )
+    assert figures["lengths"] == "fixed"
+    assert figures["output_lens"] == [3] * 6
+    assert max(figures["input_lens"]) - min(figures["input_lens"]) <= 15
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "completions"])
+def test_a_shared_prefix_leads_its_share_of_the_requests(
+    base_url: str, tmp_path: Path, endpoint: str
+) -> None:
+    prefix = 200
+    _, figures = run_json(
+        base_url, tmp_path, "--endpoint", endpoint,
+        "--prefix-len", str(prefix), "--prefix-share", "0.5", "--num-requests", "10",
+        "--concurrency", "10", "--input-len", "30", "--output-len", "2",
+    )  # fmt: skip
+    assert (figures["prefix_len"], figures["prefix_share"]) == (prefix, 0.5)
+    inputs = sorted(figures["input_lens"])
+    plain, prefixed = inputs[:5], inputs[5:]
+    # Half the prompts are longer by about the prefix's 200 tokens (bytes, for echo;
+    # a chat system message adds its template's 10), the rest as without one.
+    assert max(plain) - min(plain) <= 20, inputs
+    assert max(prefixed) - min(prefixed) <= 20, inputs
+    added = statistics.median(prefixed) - statistics.median(plain)
+    assert 0.85 * prefix <= added <= 1.2 * prefix, inputs
+
+
+def test_the_prefix_is_one_text_sized_by_the_calibration() -> None:
+    calibration = Calibration(per_word=2.0, fixed=20.0)
+    config = BenchConfig("http://unused", num_requests=8, input_len=60, output_len=7,
+                         prefix_len=100, prefix_share=0.75)  # fmt: skip
+    prompts = build_prompts(config, calibration, random.Random(0))
+    systems = [p.system for p in prompts if p.system is not None]
+    assert len(systems) == 6
+    assert len(set(systems)) == 1
+    assert len(systems[0].split()) == 50  # 100 tokens at 2 a word
+    assert all(len(p.text.split()) == 20 for p in prompts)  # (60 - 20) / 2
+    assert len({p.text for p in prompts}) == 8
+    assert {p.max_tokens for p in prompts} == {7}
+    every = build_prompts(replace(config, prefix_share=1.0), calibration, random.Random(0))
+    assert all(p.system == systems[0] for p in every)
+
+
+@pytest.mark.parametrize(
+    ("targets", "all_met"),
+    [(["ttft:10000", "tpot:1000"], True), (["tpot:1"], False), (["e2el:1000", "ttft:0"], False)],
+)
+def test_goodput_counts_the_requests_that_met_every_target(
+    base_url: str, tmp_path: Path, targets: list[str], all_met: bool
+) -> None:
+    out, figures = run_json(
+        base_url, tmp_path,
+        "--num-requests", "8", "--concurrency", "8", "--output-len", "5", "--goodput", *targets,
+    )  # fmt: skip
+    assert "Request goodput (req/s):" in out
+    assert figures["completed"] == 8
+    # Every TPOT is about 10 ms, every TTFT above 0 ms and every latency well under 1 s.
+    expected = figures["request_throughput"] if all_met else 0.0
+    assert figures["request_goodput"] == pytest.approx(expected)
+
+
+def test_without_targets_there_is_no_goodput(base_url: str, tmp_path: Path) -> None:
+    out, figures = run_json(base_url, tmp_path, "--num-requests", "2", "--output-len", "2")
+    assert figures["request_goodput"] is None
+    assert "goodput" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--goodput", "itl:5"], "KEY one of ttft, tpot, e2el"),
+        (["--goodput", "ttft:-1"], "MS must be a number >= 0"),
+        (["--goodput", "ttft"], "expected KEY:MS"),
+        (["--no-stream", "--goodput", "tpot:50"], "need a stream"),
+        (["--prefix-share", "0.5"], "--prefix-share needs --prefix-len"),
+        (["--prefix-len", "10", "--prefix-share", "1.5"], "within 0..1"),
+        (["--lengths", "uniform"], "invalid choice"),
+    ],
+)
+def test_bad_workload_flags_are_refused(base_url: str, args: list[str], message: str) -> None:
+    result = bench(base_url, "--num-requests", "2", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
 def test_a_wrong_key_stops_the_run_with_a_clear_error(base_url: str) -> None:
     result = bench(base_url, "--num-requests", "2", key="wrong")
     assert result.returncode == 2
@@ -170,3 +302,30 @@ def test_tpot_leaves_out_the_first_token_and_failures_are_counted() -> None:
     assert figures["request_throughput"] == 1.0
     assert figures["output_throughput"] == 7.0
     assert figures["total_token_throughput"] == 12.0
+
+
+def test_goodput_holds_each_request_to_every_target() -> None:
+    results = [
+        # TTFT 100 ms, TPOT (1.1 - 0.1) / 10 = 100 ms, E2EL 1100 ms.
+        RequestResult(ok=True, output_tokens=11, ttft=0.1, latency=1.1),
+        # TTFT 300 ms, one token: its TPOT counts as 0, as in vLLM.
+        RequestResult(ok=True, output_tokens=1, ttft=0.3, latency=0.3),
+        RequestResult(error="HTTP 500: boom"),
+    ]
+
+    def goodput(**targets: float) -> float:
+        return float(summarize(results, 2.0, targets)["request_goodput"])
+
+    assert goodput(ttft=100.0) == 0.5
+    assert goodput(ttft=300.0) == 1.0
+    assert goodput(tpot=99.0) == 0.5
+    assert goodput(ttft=300.0, tpot=100.0) == 1.0
+    assert goodput(ttft=300.0, e2el=1000.0) == 0.5
+    assert goodput(ttft=50.0) == 0.0
+    unstreamed = summarize(
+        [RequestResult(ok=True, output_tokens=3, latency=0.1)], 1.0, {"ttft": 9e9}
+    )
+    assert unstreamed["request_goodput"] == 0.0
+    figures = summarize(results, 2.0, {"tpot": 99.0})
+    table = format_table({**figures, "concurrency": 1, "request_rate": math.inf})
+    assert "Request goodput (req/s):                 0.50" in table

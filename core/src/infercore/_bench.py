@@ -5,13 +5,15 @@ are defined in :mod:`infercore._bench_metrics`). It sends only standard
 OpenAI fields plus vLLM's ``ignore_eos`` (switchable), so it measures any
 OpenAI-compatible server, ours or another's.
 
-Prompts are random common words, different for every request (so no prefix
-cache serves them), sized to about ``--input-len`` tokens of the server's own
-tokenizer: two calibration requests read the prompt token counts that the
-server reports for two prompt lengths. Requests arrive as a Poisson process
-at ``--request-rate`` (inf: all at once) and at most ``--concurrency`` are in
-flight. Output tokens are counted from the server's usage (asked for with
-``stream_options.include_usage``), else one per content chunk.
+Prompts are random common words (see :mod:`infercore._bench_workload`),
+sized to about ``--input-len`` tokens of the server's own tokenizer, or drawn
+long-tailed around it: two calibration requests read the prompt token counts
+that the server reports for two prompt lengths. A shared system prompt of
+about ``--prefix-len`` tokens may lead a share of them. Requests arrive as a
+Poisson process at ``--request-rate`` (inf: all at once) and at most
+``--concurrency`` are in flight. Output tokens are counted from the server's
+usage (asked for with ``stream_options.include_usage``), else one per
+content chunk.
 
 It runs on aiohttp (``pip install 'infercore[bench]'``): httpx's own cost
 caps a client near a few hundred requests/s on one core, which would
@@ -25,10 +27,12 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from infercore._bench_metrics import RequestResult, summarize
+from infercore._bench_workload import Calibration, Lengths, Prompt, build_prompts, words
 from infercore._errors import InfercoreError
 from infercore._openai import SSE_DONE, SSEDecoder, api_root, error_for_status
 
@@ -37,30 +41,23 @@ if TYPE_CHECKING:
 
 __all__ = ["DESCRIPTION", "BenchConfig", "run_bench"]
 
-# Common words that most BPE tokenizers keep whole: about one token each.
-_WORD_TEXT = (
-    "the of and to in is you that it he was for on are as with his they at be this have from "
-    "or one had by word but not what all were we when your can said there use an each which "
-    "she do how their if will up other about out many then them these so some her would make "
-    "like him into time has look two more write go see number no way could people my than "
-    "first water been call who oil its now find long down day did get come made may part over "
-    "new sound take only little work know place year live me back give most very after thing "
-    "our just name good sentence man think say great where help through much before line right "
-    "too mean old any same tell boy follow came want show also around form three small set put"
-)
-_WORDS = tuple(_WORD_TEXT.split())
-
-
 DESCRIPTION = (
     "Load a running OpenAI-compatible server with synthetic prompts and measure it on the "
     "client, as vLLM's bench serve does: time to first token, time per output token, "
-    "inter-token latency, end-to-end latency (mean, median, p90, p99), requests/s and tokens/s."
+    "inter-token latency, end-to-end latency (mean, median, p90, p99), requests/s and tokens/s, "
+    "and goodput (requests/s that meet latency targets). Prompt and output lengths are fixed "
+    "or long-tailed, and a shared system prompt may lead a share of the requests."
 )
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """One run of ``bench serve``; ``model`` None asks the server for its first model."""
+    """One run of ``bench serve``; ``model`` None asks the server for its first model.
+
+    ``prefix_len`` tokens (about) of one shared system prompt lead
+    ``prefix_share`` of the requests; ``goodput`` maps ``ttft``, ``tpot`` or
+    ``e2el`` to a target in milliseconds.
+    """
 
     base_url: str
     model: str | None = None
@@ -69,6 +66,10 @@ class BenchConfig:
     input_len: int = 128
     output_len: int = 128
     request_rate: float = math.inf
+    lengths: Lengths = "fixed"
+    prefix_len: int = 0
+    prefix_share: float = 1.0
+    goodput: Mapping[str, float] = field(default_factory=dict)
     endpoint: str = "chat"  # or "completions"
     stream: bool = True
     ignore_eos: bool = True
@@ -91,12 +92,17 @@ class _Target:
         if config.api_key:
             self.headers["Authorization"] = f"Bearer {config.api_key}"
 
-    def body(self, prompt: str, max_tokens: int, stream: bool) -> bytes:
-        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "stream": stream}
+    def body(self, prompt: Prompt, stream: bool) -> bytes:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": prompt.max_tokens,
+            "stream": stream,
+        }
         if self.config.endpoint == "chat":
-            body["messages"] = [{"role": "user", "content": prompt}]
+            system = [{"role": "system", "content": prompt.system}] if prompt.system else []
+            body["messages"] = [*system, {"role": "user", "content": prompt.text}]
         else:
-            body["prompt"] = prompt
+            body["prompt"] = f"{prompt.system} {prompt.text}" if prompt.system else prompt.text
         if self.config.ignore_eos:
             body["ignore_eos"] = True
         if stream:
@@ -204,10 +210,6 @@ def _read_usage(payload: dict[str, Any], result: RequestResult) -> None:
     result.output_tokens = int(usage.get("completion_tokens") or 0)
 
 
-def _prompt(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choices(_WORDS, k=max(words, 1)))
-
-
 async def _first_model(config: BenchConfig, session: aiohttp.ClientSession) -> str:
     url = api_root(config.base_url) + "/models"
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
@@ -231,34 +233,31 @@ async def _check(target: _Target, body: bytes, stream: bool) -> RequestResult:
     return result
 
 
-async def _words_for(target: _Target, rng: random.Random) -> int:
-    """How many words make about ``input_len`` prompt tokens on this server.
+async def _calibrate(target: _Target, rng: random.Random) -> Calibration:
+    """This server's prompt tokens per word, and a request's fixed cost (a chat template's).
 
-    The prompt tokens that the server reports for two prompt lengths give
-    its tokens per word and its fixed cost (a chat template's tokens).
+    Read from the prompt tokens that the server reports for two prompt lengths,
+    near ``input_len``.
     """
-    wanted = target.config.input_len
-    short, long = max(wanted, 8), 2 * max(wanted, 8)
+    short = max(target.config.input_len, 8)
+    long = 2 * short
     counts = []
-    for words in (short, long):
-        result = await _check(target, target.body(_prompt(rng, words), 1, False), False)
+    for count in (short, long):
+        result = await _check(target, target.body(Prompt(words(rng, count), 1), False), False)
         counts.append(result.prompt_tokens)
     per_word = (counts[1] - counts[0]) / (long - short)
     if per_word <= 0:  # no usage reported: assume a token per word
-        return wanted
-    fixed = counts[0] - per_word * short
-    return max(1, round((wanted - fixed) / per_word))
+        return Calibration(per_word=1.0, fixed=0.0)
+    return Calibration(per_word=per_word, fixed=counts[0] - per_word * short)
 
 
 async def _run(config: BenchConfig, session: aiohttp.ClientSession) -> dict[str, Any]:
     model = config.model or await _first_model(config, session)
     target = _Target(config, session, model)
     rng = random.Random(config.seed)
-    words = await _words_for(target, rng)
-    bodies = [
-        target.body(_prompt(rng, words), config.output_len, config.stream)
-        for _ in range(config.num_requests)
-    ]
+    calibration = await _calibrate(target, rng)
+    prompts = build_prompts(config, calibration, rng)
+    bodies = [target.body(prompt, config.stream) for prompt in prompts]
     await _check(target, bodies[0], config.stream)  # the whole path works, before timing
 
     queue: asyncio.Queue[int | None] = asyncio.Queue()
@@ -281,7 +280,7 @@ async def _run(config: BenchConfig, session: aiohttp.ClientSession) -> dict[str,
     start = time.perf_counter()
     await asyncio.gather(arrive(), *(work() for _ in range(config.concurrency)))
     duration = time.perf_counter() - start
-    figures = summarize(results, duration)
+    figures = summarize(results, duration, config.goodput)
     settings = {
         "date": time.strftime("%Y%m%d-%H%M%S"),
         "base_url": config.base_url,
@@ -294,7 +293,11 @@ async def _run(config: BenchConfig, session: aiohttp.ClientSession) -> dict[str,
         "request_rate": config.request_rate,
         "input_len": config.input_len,
         "output_len": config.output_len,
-        "prompt_words": words,
+        "lengths": config.lengths,
+        "prefix_len": config.prefix_len,
+        "prefix_share": config.prefix_share if config.prefix_len else 0.0,
+        "goodput": dict(config.goodput),
+        "prompt_words": calibration.prompt_words(config.input_len),
     }
     return {**settings, **figures}
 
@@ -302,9 +305,12 @@ async def _run(config: BenchConfig, session: aiohttp.ClientSession) -> dict[str,
 def run_bench(config: BenchConfig) -> dict[str, Any]:
     """Run the benchmark; every figure, keyed as in ``--result-json``.
 
-    Raises :class:`InfercoreError` when aiohttp is missing or the server
-    fails the test request; failures during the run are counted instead.
+    Raises :class:`InfercoreError` when aiohttp is missing, when a goodput
+    target needs a stream that is off, or when the server fails the test
+    request; failures during the run are counted instead.
     """
+    if not config.stream and {"ttft", "tpot"} & set(config.goodput):
+        raise InfercoreError("goodput targets on ttft or tpot need a stream: leave out --no-stream")
     try:
         import aiohttp
     except ImportError:

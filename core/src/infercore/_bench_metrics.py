@@ -4,17 +4,30 @@ Per request, measured on the client: TTFT (send to first content), ITL (the
 gaps between later content chunks), TPOT (``(latency - ttft) / (output
 tokens - 1)``, so the first token's wait is left out) and end-to-end latency.
 Over the run: each of those as mean, median, p90, p99 (and std in the JSON),
-requests/s, output tokens/s and total tokens/s over the run's wall time.
+requests/s, output tokens/s and total tokens/s over the run's wall time, and,
+given targets for some of TTFT, TPOT and E2EL, goodput: the requests/s that
+met every target (a one-token answer's TPOT counts as 0, as in vLLM).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RequestResult", "format_table", "percentile", "summarize"]
+__all__ = [
+    "GOODPUT_METRICS",
+    "RequestResult",
+    "format_table",
+    "parse_goodput",
+    "percentile",
+    "summarize",
+]
+
+#: The figures a goodput target may bound, per request, in milliseconds.
+GOODPUT_METRICS = ("ttft", "tpot", "e2el")
 
 _PERCENTILES = (50, 90, 99)
 # The per-request series of the JSON; also the order of the table's sections.
@@ -37,6 +50,48 @@ class RequestResult:
     itls: list[float] = field(default_factory=list)
     latency: float = 0.0
     error: str = ""
+
+
+def parse_goodput(pairs: Iterable[str]) -> dict[str, float]:
+    """Goodput targets from ``KEY:MS`` pairs, as vLLM's ``--goodput`` takes them.
+
+    Raises ValueError, naming the pair, for an unknown key or a value that is
+    not a number of milliseconds >= 0.
+    """
+    targets: dict[str, float] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition(":")
+        if not sep or key not in GOODPUT_METRICS:
+            raise ValueError(
+                f"invalid goodput target {pair!r}: expected KEY:MS, KEY one of "
+                f"{', '.join(GOODPUT_METRICS)}"
+            )
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan  # refused below, as a negative or infinite value is
+        if not 0 <= value < math.inf:
+            raise ValueError(f"invalid goodput target {pair!r}: MS must be a number >= 0")
+        targets[key] = value
+    return targets
+
+
+def _tpot(result: RequestResult) -> float | None:
+    """Seconds per output token after the first (0 for a one-token answer); None unstreamed."""
+    if result.ttft is None:
+        return None
+    if result.output_tokens <= 1:
+        return 0.0
+    return (result.latency - result.ttft) / (result.output_tokens - 1)
+
+
+def _meets(result: RequestResult, targets: Mapping[str, float]) -> bool:
+    values = {"ttft": result.ttft, "tpot": _tpot(result), "e2el": result.latency}
+    for key, limit_ms in targets.items():
+        value = values[key]
+        if value is None or value * 1000 > limit_ms:
+            return False
+    return True
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -65,19 +120,21 @@ def _describe(prefix: str, values_s: list[float]) -> dict[str, float | None]:
     return figures
 
 
-def summarize(results: list[RequestResult], duration: float) -> dict[str, Any]:
-    """Every figure of a run whose requests took ``duration`` seconds of wall time."""
+def summarize(
+    results: list[RequestResult], duration: float, goodput: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """Every figure of a run whose requests took ``duration`` seconds of wall time.
+
+    ``request_goodput`` is None when no ``goodput`` targets are given.
+    """
     done = [r for r in results if r.ok]
     input_tokens = sum(r.prompt_tokens for r in done)
     output_tokens = sum(r.output_tokens for r in done)
     ttfts = [r.ttft for r in done if r.ttft is not None]
-    tpots = [
-        (r.latency - r.ttft) / (r.output_tokens - 1)
-        for r in done
-        if r.ttft is not None and r.output_tokens > 1
-    ]
+    tpots = [t for r in done if r.output_tokens > 1 and (t := _tpot(r)) is not None]
     itls = [gap for r in done for gap in r.itls]
     errors = [r.error for r in results if not r.ok]
+    good = sum(_meets(r, goodput) for r in done) if goodput else None
     figures: dict[str, Any] = {
         "duration": duration,
         "completed": len(done),
@@ -86,6 +143,7 @@ def summarize(results: list[RequestResult], duration: float) -> dict[str, Any]:
         "total_input_tokens": input_tokens,
         "total_output_tokens": output_tokens,
         "request_throughput": len(done) / duration if duration else 0.0,
+        "request_goodput": None if good is None else good / duration if duration else 0.0,
         "output_throughput": output_tokens / duration if duration else 0.0,
         "total_token_throughput": (input_tokens + output_tokens) / duration if duration else 0.0,
     }
@@ -124,6 +182,10 @@ def format_table(figures: dict[str, Any]) -> str:
         _line("Total input tokens:", figures["total_input_tokens"]),
         _line("Total generated tokens:", figures["total_output_tokens"]),
         _line("Request throughput (req/s):", figures["request_throughput"]),
+    ]
+    if figures["request_goodput"] is not None:  # vLLM's line, where targets were given
+        lines.append(_line("Request goodput (req/s):", figures["request_goodput"]))
+    lines += [
         _line("Output token throughput (tok/s):", figures["output_throughput"]),
         _line("Total token throughput (tok/s):", figures["total_token_throughput"]),
     ]

@@ -8,9 +8,11 @@ import math
 from pathlib import Path
 
 from infercore._bench import DESCRIPTION, BenchConfig, run_bench
-from infercore._bench_metrics import format_table
+from infercore._bench_metrics import GOODPUT_METRICS, format_table, parse_goodput
+from infercore._bench_workload import LENGTHS, OUTPUT_BOUNDS, PROMPT_BOUNDS
 from infercore._cli._flags import positive_int
 from infercore._command import Command
+from infercore._errors import InfercoreError
 
 __all__ = ["BENCH"]
 
@@ -22,7 +24,24 @@ def _rate(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("the prefix share must be within 0..1")
+    return value
+
+
+def _goodput_target(text: str) -> tuple[str, float]:
+    try:
+        ((key, value),) = parse_goodput([text]).items()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return key, value
+
+
 def _serve(args: argparse.Namespace) -> int:
+    if args.prefix_share is not None and not args.prefix_len:
+        raise InfercoreError("--prefix-share needs --prefix-len")
     config = BenchConfig(
         base_url=args.base_url,
         model=args.model,
@@ -31,6 +50,10 @@ def _serve(args: argparse.Namespace) -> int:
         input_len=args.input_len,
         output_len=args.output_len,
         request_rate=args.request_rate,
+        lengths=args.lengths,
+        prefix_len=args.prefix_len,
+        prefix_share=1.0 if args.prefix_share is None else args.prefix_share,
+        goodput=dict(args.goodput or ()),
         endpoint=args.endpoint,
         stream=args.stream,
         ignore_eos=args.ignore_eos,
@@ -72,6 +95,35 @@ def _add_arguments(bench: argparse.ArgumentParser) -> None:
         type=_rate,
         default=math.inf,
         help="mean arrivals per second, Poisson (default inf: all at once)",
+    )
+    serve.add_argument(
+        "--lengths",
+        choices=LENGTHS,
+        default="fixed",
+        help="fixed: every prompt about --input-len tokens and every max_tokens --output-len "
+        "(default); long-tail: both drawn from a seeded lognormal with those means "
+        f"(ShareGPT-like), prompts within {PROMPT_BOUNDS[0]}..{PROMPT_BOUNDS[1]} tokens, "
+        f"outputs within {OUTPUT_BOUNDS[0]}..{OUTPUT_BOUNDS[1]}",
+    )
+    serve.add_argument(
+        "--prefix-len",
+        type=positive_int,
+        default=0,
+        help="a shared system prompt of about this many tokens, the same text for every "
+        "request that has it, before the request's own prompt (default 0: none)",
+    )
+    serve.add_argument(
+        "--prefix-share",
+        type=_share,
+        help="the share of requests (0..1) that carry the --prefix-len prompt (default 1)",
+    )
+    serve.add_argument(
+        "--goodput",
+        nargs="+",
+        type=_goodput_target,
+        metavar="KEY:MS",
+        help="targets for goodput, the requests/s that meet all of them: "
+        f"{', '.join(GOODPUT_METRICS)} in milliseconds, such as ttft:500 tpot:50",
     )
     serve.add_argument(
         "--stream",
