@@ -1,4 +1,4 @@
-"""Performance under real load, on the built-in SmolLM2 model: the figures of issue 16.
+"""Performance under real load, on the built-in SmolLM2 model, against its targets.
 
 a. offline: the same seeded requests of long-tailed prompt and output lengths
    (EOS ignored, greedy) through ``Engine(backend="pt")``, through plain
@@ -95,7 +95,7 @@ QUICK = Sizes(
 
 @dataclass(frozen=True)
 class Target:
-    """One of the issue's ratios: its value, the bound and which side of it passes."""
+    """One of the target ratios: its value, the bound and which side of it passes."""
 
     name: str
     value: float
@@ -415,7 +415,7 @@ def main() -> None:
         targets += long_prompt(sizes, sizer, args.batch_size, args.seed)
     if "served" in args.only:
         targets += served(sizes, path, goodput, args.seed)
-    print("== the issue's targets")
+    print("== the targets")
     for target in targets:
         print(target.line())
 
