@@ -1,4 +1,4 @@
-"""The server's own cost, and batching through the server: issue 3's "Done when" figures.
+"""The server's own cost, and batching through the server, with their targets.
 
 Each part starts the real ``infercore deploy`` on a loopback port and loads it
 with the real ``infercore bench serve`` (client-side, as vLLM measures):
