@@ -13,10 +13,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from infercore._bench import BenchConfig
+from typing import Literal, Protocol
 
 __all__ = [
     "LENGTHS",
@@ -25,6 +22,7 @@ __all__ = [
     "Calibration",
     "Lengths",
     "Prompt",
+    "Workload",
     "build_prompts",
     "draw_lengths",
     "words",
@@ -103,9 +101,26 @@ class Prompt:
     system: str | None = None
 
 
-def build_prompts(
-    config: BenchConfig, calibration: Calibration, rng: random.Random
-) -> list[Prompt]:
+class Workload(Protocol):
+    """What of a bench run's settings shapes its requests (``BenchConfig`` has them)."""
+
+    @property
+    def num_requests(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def lengths(self) -> Lengths: ...
+    @property
+    def input_len(self) -> int: ...
+    @property
+    def output_len(self) -> int: ...
+    @property
+    def prefix_len(self) -> int: ...
+    @property
+    def prefix_share(self) -> float: ...
+
+
+def build_prompts(config: Workload, calibration: Calibration, rng: random.Random) -> list[Prompt]:
     """The run's requests.
 
     Texts come from ``rng``; the shape (lengths, and which requests carry the
