@@ -169,6 +169,15 @@ def test_a_stream_closed_early_cancels_the_request_and_ends_its_session(
     assert backend.active_requests == 0
 
 
+def test_a_finished_answer_is_not_cancelled_in_the_engine(engine: infercore.Engine) -> None:
+    # LMDeploy's generator takes a close at its last output for an abandoned request.
+    fake = _fake(engine)
+    answers = engine.infer([QUESTION] * 3, {"max_tokens": 32})
+    assert [a.choices[0].finish_reason for a in answers] == ["stop"] * 3
+    assert fake.cancelled == []
+    assert fake.session_mgr.sessions == {}
+
+
 def test_a_cancelled_task_cancels_the_request_and_ends_its_session(
     engine: infercore.Engine,
 ) -> None:
@@ -235,3 +244,39 @@ def test_the_pytorch_engine_starts_again_once_with_every_adapter(
         started = FakeAsyncEngine.instances[1]
         assert started.backend_config.adapters == adapters
         assert sorted(started.adapter_names, key=str) == [None, "b"]
+
+
+def _lmdeploy_loop(ended: list[str]) -> Any:
+    """A coroutine that runs as LMDeploy's engine loop does: in a module of lmdeploy's,
+    until cancelled."""
+    namespace: dict[str, Any] = {"__name__": "lmdeploy.pytorch.engine.engine", "asyncio": asyncio}
+    exec(
+        "async def engine_loop(ended):\n"
+        "    try:\n"
+        "        await asyncio.Event().wait()\n"
+        "    finally:\n"
+        "        await asyncio.sleep(0.01)\n"
+        "        ended.append('engine_loop')\n",
+        namespace,
+    )
+    return namespace["engine_loop"](ended)
+
+
+def test_closing_lets_lmdeploys_tasks_end_on_the_loop(
+    plugins: PluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # close() of LMDeploy's engine only cancels its loops (here: one it cancels, one it
+    # leaves); a loop closed before they end would destroy them mid-flight.
+    monkeypatch.setattr(_backend, "_CLOSE_TIMEOUT_S", 0.2)
+    ended: list[str] = []
+    engine = _engine(plugins)
+
+    async def start_loops() -> list[asyncio.Task[None]]:
+        loops = [asyncio.create_task(_lmdeploy_loop(ended)) for _ in range(2)]
+        monkeypatch.setattr(FakeAsyncEngine, "close", lambda self: loops[0].cancel())
+        return loops
+
+    loops = engine.run_on_loop(start_loops())
+    engine.close()
+    assert ended == ["engine_loop", "engine_loop"]
+    assert all(loop.cancelled() for loop in loops)

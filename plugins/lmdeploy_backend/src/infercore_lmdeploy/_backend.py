@@ -31,6 +31,9 @@ from infercore_lmdeploy._stream import stream
 
 __all__ = ["LmdeployBackend"]
 
+# How long closing waits for the engine's cancelled loops to end, then for the rest.
+_CLOSE_TIMEOUT_S = 10.0
+
 
 class LmdeployBackend(Backend[LmdeployOptions]):
     def __init__(self, model: str, options: LmdeployOptions) -> None:
@@ -88,9 +91,7 @@ class LmdeployBackend(Backend[LmdeployOptions]):
         self._adapters[name] = path
         # The PyTorch engine takes its adapters when it starts: it starts again, with
         # every adapter, before the first request (once, however many are loaded).
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        await self._close_engine()
 
     async def check_structured(self, structured: StructuredOutput) -> None:
         check_response_format(response_format(structured), structured.param)
@@ -129,6 +130,34 @@ class LmdeployBackend(Backend[LmdeployOptions]):
             self._running -= 1
 
     async def aclose(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        await self._close_engine()
+
+    async def _close_engine(self) -> None:
+        if self._engine is None:
+            return
+        engine, self._engine = self._engine, None
+        engine.close()
+        await _engine_tasks_ended()
+
+
+async def _engine_tasks_ended() -> None:
+    """Wait until LMDeploy's own tasks on this event loop have ended.
+
+    The PyTorch engine runs its loops as tasks of the loop that started it, and its
+    ``close()`` only cancels them: left pending, they are destroyed when the loop
+    closes, each printing an error at exit.
+    """
+    tasks = {task for task in asyncio.all_tasks() if _runs_lmdeploy_code(task)}
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT_S)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=_CLOSE_TIMEOUT_S)
+
+
+def _runs_lmdeploy_code(task: asyncio.Task[Any]) -> bool:
+    frame = getattr(task.get_coro(), "cr_frame", None)
+    module = "" if frame is None else str(frame.f_globals.get("__name__", ""))
+    return module.partition(".")[0] == "lmdeploy"

@@ -45,12 +45,19 @@ async def stream(
         async with aclosing(outputs):
             async for output in outputs:
                 delta = deltas.delta(output)
+                if delta.finish_reason is not None:
+                    # LMDeploy's generator tidies the request away after its last output.
+                    # Closed at that output instead (a caller stops reading once it has the
+                    # finish), it would take the finished request for an abandoned one and
+                    # cancel it in the engine: an error logged and a round trip per request.
+                    async for extra in outputs:
+                        raise EngineError(f"LMDeploy sent an output after the last: {extra}")
+                    yield delta
+                    return
                 # LMDeploy holds the stop token back for its last output, which may leave
                 # an output before it with nothing in it.
-                if delta.token_ids or delta.finish_reason is not None:
+                if delta.token_ids:
                     yield delta
-                if delta.finish_reason is not None:
-                    return
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             # LMDeploy cancels the request when the task running it is cancelled, and
