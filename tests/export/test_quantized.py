@@ -6,6 +6,7 @@ about 17% on the fixed text, so it is held to 25%."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,10 +60,14 @@ def reference_perplexity(model_path: Path) -> float:
     return perplexity(model, AutoTokenizer.from_pretrained(model_path))
 
 
-@pytest.mark.filterwarnings("ignore:MatMul8bitLt")
-def test_the_quantized_model_answers_the_paris_question_on_pt(engine: infercore.Engine) -> None:
-    (response,) = engine.infer([PARIS], {"temperature": 0.0, "max_tokens": 20})
+def test_the_quantized_model_answers_the_paris_question_on_pt(
+    engine: infercore.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        (response,) = engine.infer([PARIS], {"temperature": 0.0, "max_tokens": 20})
     assert "Paris" in (response.choices[0].message.content or "")  # type: ignore[union-attr]
+    # Nothing logged for each layer at each step (bitsandbytes' 8-bit cast notice).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_the_checkpoint_is_smaller_and_carries_its_quantization_config(
@@ -77,7 +82,6 @@ def test_the_checkpoint_is_smaller_and_carries_its_quantization_config(
     }
 
 
-@pytest.mark.filterwarnings("ignore:MatMul8bitLt")
 def test_the_perplexity_stays_near_the_unquantized_models(
     quantized: Quantized, reference_perplexity: float
 ) -> None:

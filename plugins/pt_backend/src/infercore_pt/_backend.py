@@ -33,6 +33,7 @@ from infercore_pt._inputs import MediaInputs, encode_media
 from infercore_pt._options import PtOptions
 from infercore_pt._prefix_cache import PrefixCache
 from infercore_pt._processor import load_multimodal_processor
+from infercore_pt._quantization import quiet_int8_casts
 from infercore_pt._sampling import RowState
 from infercore_pt._scheduler import Scheduler, SequenceState, Step
 from infercore_pt._versions import installed_lora_incompatibility
@@ -102,6 +103,7 @@ class PtBackend(Backend[PtOptions]):
             trust_remote_code=options.trust_remote_code,
             **kwargs,
         ).eval()
+        quiet_int8_casts(self._model.config)
         # A vision-language config nests the language model's own.
         config = self._model.config.get_text_config()
         self._max_model_len = (

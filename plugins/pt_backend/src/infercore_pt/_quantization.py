@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
+from typing import Any
 
-__all__ = ["has_cuda_driver", "quantization"]
+__all__ = ["has_cuda_driver", "quantization", "quiet_int8_casts"]
 
 
 def has_cuda_driver() -> bool:
@@ -28,3 +30,23 @@ def quantization() -> dict[str, str | None]:
         "gptq": _library("gptqmodel", "gptqmodel"),
         "fp8": None if has_cuda_driver() else "needs a CUDA GPU of compute capability 8.9+",
     }
+
+
+def quiet_int8_casts(model_config: Any) -> None:
+    """For a bitsandbytes 8-bit model, drop bitsandbytes' notice that LLM.int8() casts a
+    layer's inputs to float16.
+
+    The cast is how the method works, not a setting gone wrong, and bitsandbytes logs it
+    for every 8-bit layer at every forward: thousands of lines for one answer.
+    """
+    config = getattr(model_config, "quantization_config", None)
+    if isinstance(config, dict):
+        eight_bit = config.get("load_in_8bit", False)
+    else:
+        eight_bit = getattr(config, "load_in_8bit", False)
+    if eight_bit:
+        logging.getLogger("bitsandbytes.autograd._functions").addFilter(_not_a_cast_notice)
+
+
+def _not_a_cast_notice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("MatMul8bitLt: inputs will be cast")
