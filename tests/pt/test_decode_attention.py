@@ -83,6 +83,13 @@ def test_runs_follow_the_rows_real_lengths() -> None:
     runs = decode.plan_runs(starts, [True] * 7, 1001)
     assert [r for begin, end, *_ in runs for r in range(begin, end)] == list(range(7))
     assert all(first <= min(starts[begin:end]) for begin, end, first, _ in runs)
+    # A batch larger than a run splits into runs of at most LONGEST_RUN rows.
+    rows = 2 * decode.LONGEST_RUN + 1
+    runs = decode.plan_runs([0] * rows, [True] * rows, 10)
+    sizes = [end - begin for begin, end, *_ in runs]
+    assert sum(sizes) == rows
+    assert len(sizes) == 3
+    assert max(sizes) <= decode.LONGEST_RUN
 
 
 @pytest.fixture(scope="module")

@@ -42,8 +42,12 @@ NAME = "infercore_decode"
 #: on CPU, a call costs about as much as 40 such pairs, plus the slicing around it.
 CALL_COST = 128
 
+#: The most rows one run takes: it bounds the search for runs at rows x this per
+#: step, and a longer run of rows with one start only splits into a few calls.
+LONGEST_RUN = 64
+
 # Keyword arguments under which this function is not the stock one; any of them
-# set (not None, not zero) sends the call to the stock function.
+# set (not None) sends the call to the stock function.
 _UNSUPPORTED = ("softcap", "sliding_window", "s_aux", "position_bias", "cache")
 
 # The runs of the last mask seen, per thread: every layer of a step gets the same
@@ -69,17 +73,18 @@ def plan_runs(starts: list[int], solid: list[bool], width: int) -> list[Run]:
 
     ``starts[r]`` is row r's first real column, ``solid[r]`` whether every column
     after it is real. Returns ``(first row, end row, first column, masked)`` runs
-    covering every row in order, chosen (dynamic programming over the cut points)
-    to minimise the columns attended plus ``CALL_COST`` per run; ``masked`` is
-    False where every row of the run is real from the run's first column on.
+    covering every row in order, of at most ``LONGEST_RUN`` rows, chosen (dynamic
+    programming over the cut points) to minimise the columns attended plus
+    ``CALL_COST`` per run; ``masked`` is False where every row of the run is real
+    from the run's first column on, so the run needs no mask.
     """
     rows = len(starts)
-    best = [0] + [0] * rows  # best[j]: the cheapest cost of rows [0, j)
+    best = [0] * (rows + 1)  # best[j]: the cheapest cost of rows [0, j)
     cut = [0] * (rows + 1)
     for end in range(1, rows + 1):
         first = width
         best[end] = -1
-        for begin in range(end - 1, -1, -1):
+        for begin in range(end - 1, max(end - LONGEST_RUN, 0) - 1, -1):
             first = min(first, starts[begin])
             cost = best[begin] + CALL_COST + (end - begin) * (width - first)
             if best[end] < 0 or cost < best[end]:
