@@ -409,6 +409,13 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_pt.py", *session.posargs)
 
 
+@nox.session(name="bench-decode")
+def bench_decode(session: nox.Session) -> None:
+    """One decode step of the pt batch: transformers' sdpa against the decode attention."""
+    install_pt(session)
+    session.run("python", "benchmarks/bench_decode.py", *session.posargs)
+
+
 @nox.session(name="bench-structured")
 def bench_structured(session: nox.Session) -> None:
     """The pt batch's output tokens/s with a JSON schema against without."""

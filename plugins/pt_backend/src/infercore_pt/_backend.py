@@ -25,6 +25,7 @@ from infercore import (
     SamplingParams,
     StructuredOutput,
 )
+from infercore_pt import _decode_attention as decode_attention
 from infercore_pt._batched import BatchedModel
 from infercore_pt._classifier import SequenceClassifier, TokenClassifier
 from infercore_pt._encoder import SentenceEncoder
@@ -104,6 +105,13 @@ class PtBackend(Backend[PtOptions]):
             **kwargs,
         ).eval()
         quiet_int8_casts(self._model.config)
+        if (
+            self._processor is None
+            and "attn_implementation" not in kwargs
+            and self._model.config._attn_implementation == "sdpa"
+        ):
+            # Only in place of the default: a kernel the user chose stays.
+            self._model.set_attn_implementation(decode_attention.register())
         # A vision-language config nests the language model's own.
         config = self._model.config.get_text_config()
         self._max_model_len = (
