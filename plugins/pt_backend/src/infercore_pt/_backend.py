@@ -29,6 +29,7 @@ from infercore_pt import _decode_attention as decode_attention
 from infercore_pt._batched import BatchedModel
 from infercore_pt._classifier import SequenceClassifier, TokenClassifier
 from infercore_pt._encoder import SentenceEncoder
+from infercore_pt._few_rows_linear import use_few_rows_linear
 from infercore_pt._grammar import Grammars
 from infercore_pt._inputs import MediaInputs, encode_media
 from infercore_pt._options import PtOptions
@@ -105,6 +106,7 @@ class PtBackend(Backend[PtOptions]):
             **kwargs,
         ).eval()
         quiet_int8_casts(self._model.config)
+        use_few_rows_linear(self._model)
         if (
             self._processor is None
             and "attn_implementation" not in kwargs
