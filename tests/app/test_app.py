@@ -213,11 +213,10 @@ def test_two_browsers_at_once_are_batched(
                 [round(t, 2) for t in alone], [round(t, 2) for t in together],
                 min(together) / min(alone))  # fmt: skip
     assert first.last_answer() == second.last_answer()  # greedy: the same answer
-    # Batched, two answers take less than the 2x of one after the other. How much less is
-    # the engine's own cost of a second row: on a two-core CPU the pt engine's step for
-    # two rows of SmolLM2 takes about 1.65x its step for one (Engine.infer alone, no
-    # page), so the bound leaves that room and no more.
-    assert min(together) < 1.85 * min(alone)
+    # Batched, two answers take less than the 2x of one after the other: on a two-core CPU
+    # the pt engine's decode step for two rows of SmolLM2 costs about its step for one,
+    # and the pages streaming both answers take the rest (measured here: 1.33x).
+    assert min(together) < 1.6 * min(alone)
 
 
 def test_a_setting_the_server_is_not_known_to_honour_is_refused_at_start(server: str) -> None:
