@@ -1,4 +1,5 @@
-"""The quantized checkpoints transformers loads on this machine: a cheap check, without torch."""
+"""The quantized checkpoints transformers loads on this machine (a cheap check, without
+torch), and the quieting of what an 8-bit one logs at every step."""
 
 from __future__ import annotations
 
