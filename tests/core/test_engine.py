@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -130,7 +130,7 @@ class FailingBackend(FakeBackend):
     ) -> AsyncIterator[Delta]:
         count = 0
         async for delta in super().generate(request, params):
-            count += 1
+            count += len(delta.token_ids)
             if count > 2:
                 raise RuntimeError("worker died")
             yield delta
@@ -150,6 +150,19 @@ class TruncatingBackend(FakeBackend):
                 return
 
 
+class RecordingBackend(FakeBackend):
+    """Records, for each sequence, whether its caller reads it only once finished."""
+
+    final_only: ClassVar[list[bool]] = []
+
+    async def generate(
+        self, request: PreparedRequest, params: SamplingParams
+    ) -> AsyncIterator[Delta]:
+        RecordingBackend.final_only.append(params.final_only)
+        async for delta in super().generate(request, params):
+            yield delta
+
+
 def _spec(name: str, backend: type[FakeBackend], capabilities: Capabilities) -> BackendSpec:
     return BackendSpec(
         name, load=lambda: backend, capabilities=capabilities, options=FakeOptions, priority=None
@@ -167,6 +180,7 @@ class _TestBackends:
         register(_spec("fake-failing", FailingBackend, Capabilities(sampling=every)))
         register(_spec("fake-truncating", TruncatingBackend, Capabilities(sampling=every)))
         register(_spec("fake-plain", FakeBackend, Capabilities()))
+        register(_spec("fake-recording", RecordingBackend, Capabilities(sampling=every)))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -412,6 +426,37 @@ def test_stop_string_ends_generation_early(fake_engine: infercore.Engine) -> Non
 
     assert response.usage.completion_tokens == len("Hello, world")
     assert fake_engine.backend.active_requests == 0
+
+
+def test_only_a_whole_answer_without_stop_strings_may_come_whole() -> None:
+    RecordingBackend.final_only.clear()
+    with infercore.Engine("fake", backend="fake-recording") as engine:
+        whole = complete(engine, HELLO)
+        stopped = complete(engine, HELLO, stop=["world"])
+        streamed = stream(engine, HELLO)
+
+    assert RecordingBackend.final_only == [True, False, False]
+    assert content(whole) == streamed_text(streamed) == HELLO
+    assert content(stopped) == "Hello, "
+
+
+def test_a_whole_answer_is_the_streamed_one_with_its_logprobs_and_usage(
+    fake_engine: infercore.Engine,
+) -> None:
+    config = {"temperature": 0.8, "seed": 3, "logprobs": True, "top_logprobs": 2}
+    whole = complete(fake_engine, "ünïcode 🌍", **config)
+    chunks = stream(fake_engine, "ünïcode 🌍", stream_options={"include_usage": True}, **config)
+
+    assert content(whole) == streamed_text(chunks)
+    assert whole.choices[0].logprobs is not None
+    streamed_logprobs = [
+        entry
+        for c in chunks
+        if c.choices and c.choices[0].logprobs
+        for entry in c.choices[0].logprobs.content or ()
+    ]
+    assert whole.choices[0].logprobs.content == streamed_logprobs
+    assert chunks[-1].usage == whole.usage
 
 
 def test_stop_string_that_never_matches_leaves_the_text_whole(

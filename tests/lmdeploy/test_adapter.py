@@ -101,6 +101,22 @@ def test_streamed_chunks_join_to_the_answer(engine: infercore.Engine) -> None:
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
 
 
+def test_lmdeploy_streams_only_answers_that_are_read_as_they_come(
+    engine: infercore.Engine,
+) -> None:
+    whole = engine.infer([QUESTION], {"max_tokens": 32})[0]
+    stopped = engine.infer([QUESTION], {"max_tokens": 32, "stop": ["Paris"]})[0]
+    chunks = list(engine.stream([QUESTION], {"max_tokens": 32})[0])
+
+    assert _fake(engine).streamed == [False, True, True]
+    assert whole.choices[0].message.content == ANSWER
+    assert whole.choices[0].finish_reason == "stop"
+    tokens = engine.backend.tokenizer.encode(ANSWER, add_special_tokens=False)
+    assert whole.usage.completion_tokens == len(tokens) + 1
+    assert stopped.choices[0].message.content == ANSWER.split("Paris")[0]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ANSWER
+
+
 def test_logprobs_are_the_chosen_tokens_and_the_best_finite_alternatives(
     engine: infercore.Engine,
 ) -> None:

@@ -2,10 +2,12 @@
 
 It answers through LMDeploy's own session manager, request handles, request and
 output classes, as its ``preprocess`` and ``generate`` do (``lmdeploy.serve.core.async_engine``):
-text deltas come with the new token ids, the stop token is held back for the last
-output, which carries the finish reason, and a generator closed early cancels its
-request through the handle. What it generates is scripted: ``ANSWER`` token by token.
-It runs no model: a test on it shows the adapter's logic, never that LMDeploy runs.
+text deltas come with the new token ids (all of them in one output when the
+request is not streamed, as TurboMind answers ``stream_response=False``), the stop
+token is held back for the last output, which carries the finish reason, and a
+generator closed early cancels its request through the handle. What it generates
+is scripted: ``ANSWER``. It runs no model: a test on it shows the adapter's logic,
+never that LMDeploy runs.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class FakeAsyncEngine:
         self.gen_configs: list[GenerationConfig] = []
         self.prompts: list[list[int]] = []
         self.adapter_names: list[str | None] = []
+        self.streamed: list[bool] = []
         self.cancelled: list[int] = []
         self.started = False
         self.closed = False
@@ -116,30 +119,40 @@ class FakeAsyncEngine:
         prompt_len = request.input_token_len
         session = request.session
         session._remove_on_request_exit = True
+        self.streamed.append(stream_response)
+        outputs = [[token] for token in body] if stream_response else [body]
         async with session.request_handle():
             self.generating.set()
-            for index, token in enumerate(body):
+            done = 0
+            for output in outputs:
                 await self.flowing.wait()
+                done += len(output)
                 yield GenOut(
-                    self.tokenizer.decode([token]),
+                    self.tokenizer.decode(output),
                     prompt_len,
-                    index + 1,
-                    token_ids=[token],
-                    logprobs=_logprobs(token, config.logprobs),
+                    done,
+                    token_ids=output,
+                    logprobs=_logprobs(output, config.logprobs),
                 )
             if stopped:
                 # As LMDeploy answers with include_stop_str_in_output: the stop token's id.
                 yield GenOut(
-                    "", prompt_len, len(tokens), "stop", [eos], _logprobs(eos, config.logprobs)
+                    "", prompt_len, len(tokens), "stop", [eos], _logprobs([eos], config.logprobs)
                 )
             else:
                 yield GenOut("", prompt_len, len(tokens), "length", [])
 
 
-def _logprobs(token: int, top: int | None) -> list[dict[int, float]] | None:
-    """LMDeploy's shape: the best ``top`` tokens and the chosen one, by id; one
-    impossible alternative (-inf) among them."""
+def _logprobs(tokens: list[int], top: int | None) -> list[dict[int, float]] | None:
+    """LMDeploy's shape, for each token: the best ``top`` tokens and the chosen one,
+    by id; one impossible alternative (-inf) among them."""
     if not top:
         return None
-    alternatives = {token + 1 + rank: -1.0 - rank for rank in range(top)}
-    return [{**alternatives, token + 100: float("-inf"), token: -0.25}]
+    return [
+        {
+            **{token + 1 + rank: -1.0 - rank for rank in range(top)},
+            token + 100: float("-inf"),
+            token: -0.25,
+        }
+        for token in tokens
+    ]

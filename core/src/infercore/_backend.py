@@ -165,6 +165,10 @@ class SamplingParams:
     ``structured``, only for a backend that declares ``structured_output``,
     constrains the text: the backend allows only tokens that keep it valid, and
     finishes with ``"stop"`` once the constraint is complete.
+    ``final_only`` says that the caller reads nothing before the sequence is
+    finished (a whole answer, with no stop strings to watch): a backend whose
+    engine is cheaper asked for whole sequences may then send all of it in the
+    delta that carries the finish; one that streams anyway is just as right.
     """
 
     max_tokens: int
@@ -179,6 +183,7 @@ class SamplingParams:
     ignore_eos: bool = False
     logprobs: int | None = None
     structured: StructuredOutput | None = None
+    final_only: bool = False
 
     @property
     def greedy(self) -> bool:

@@ -67,13 +67,17 @@ class EchoBackend(Backend[EchoOptions]):
         source = text.encode()
         pieces = _pieces(text)
         interval = 1.0 / self.options.token_rate if self.options.token_rate else 0.0
+        loop = asyncio.get_running_loop()
         self._active += 1
         try:
             if self.options.first_token_delay:
                 await asyncio.sleep(self.options.first_token_delay)
+            started = loop.time()
             for count in range(1, params.max_tokens + 1):
                 if count > 1 and interval:
-                    await asyncio.sleep(interval)
+                    # Paced against the clock rather than by equal sleeps: uvloop's timers
+                    # count whole milliseconds, so a shorter sleep would not wait at all.
+                    await asyncio.sleep(max(started + (count - 1) * interval - loop.time(), 0.0))
                 if count > len(source) and not params.ignore_eos:
                     yield Delta((IM_END,), "", finish_reason="stop")
                     return

@@ -105,7 +105,7 @@ class Responder:
             logprobs: list[TokenLogprob] | None = [] if job.config.logprobs else None
             tokens = 0
             finish: ChoiceFinishReason = "length"
-            async for step in self._choice(job, index):
+            async for step in self._choice(job, index, whole=True):
                 prompt_tokens = step.prompt_tokens or prompt_tokens
                 texts.append(step.text)
                 reasoning.append(step.reasoning)
@@ -156,7 +156,7 @@ class Responder:
         tokens = 0
         prompt_tokens: int | None = None
         calls_sent = [0] * count
-        async for index, step in merge([self._choice(job, i) for i in range(count)]):
+        async for index, step in merge([self._choice(job, i, whole=False) for i in range(count)]):
             tokens += step.tokens
             prompt_tokens = step.prompt_tokens or prompt_tokens
             if step.empty:
@@ -179,9 +179,14 @@ class Responder:
         if job.config.stream_options is not None and job.config.stream_options.include_usage:
             yield chunk([], usage)
 
-    async def _choice(self, job: Job, index: int) -> AsyncIterator[_Step]:
-        """One choice's steps: backend deltas with stop strings applied, then parsed."""
-        params = job.samples[index]
+    async def _choice(self, job: Job, index: int, *, whole: bool) -> AsyncIterator[_Step]:
+        """One choice's steps: backend deltas with stop strings applied, then parsed.
+
+        ``whole``: the caller reads the choice only once it is finished, so the
+        backend may send it whole; not with stop strings, which must end the
+        generation as soon as one appears.
+        """
+        params = replace(job.samples[index], final_only=whole and not job.config.stop)
         prepared = job.prepared
         if len(job.samples) > 1:
             prepared = replace(prepared, request_id=f"{prepared.request_id}-{index}")

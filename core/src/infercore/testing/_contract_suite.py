@@ -109,22 +109,22 @@ class ContractTests(SuiteBase):
         failing_text = OTHER_QUESTIONS[0]["messages"][0]["content"]
         generate = engine.backend.generate
 
-        async def breaks_after_two_deltas(
+        async def breaks_after_two_tokens(
             request: PreparedRequest, params: SamplingParams
         ) -> AsyncIterator[Delta]:
             deltas = generate(request, params)
             try:
                 count = 0
                 async for delta in deltas:
-                    if failing_text in request.prompt and count == 2:
+                    count += len(delta.token_ids)
+                    if failing_text in request.prompt and count > 2:
                         raise RuntimeError("the backend broke on purpose")
-                    count += 1
                     yield delta
             finally:
                 await deltas.aclose()  # type: ignore[attr-defined]
 
         expected = answers(engine.infer(QUESTION, self._greedy()))
-        monkeypatch.setattr(engine.backend, "generate", breaks_after_two_deltas)
+        monkeypatch.setattr(engine.backend, "generate", breaks_after_two_tokens)
         # Long enough to reach the failure: the question asks for several words.
         config = self._greedy(max_tokens=max(self.max_tokens, 8))
         healthy, failing = engine.stream([QUESTION[0], OTHER_QUESTIONS[0]], config)

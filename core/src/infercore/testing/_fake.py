@@ -103,6 +103,8 @@ class FakeBackend(Backend[FakeOptions]):
         rng = random.Random(params.seed)
         detokenizer = IncrementalDetokenizer(self._tokenizer)
         generated: list[int] = []
+        # Asked for the answer whole, it holds every step back for the last delta.
+        held: list[Delta] = []
         self._active += 1
         try:
             while True:
@@ -118,11 +120,28 @@ class FakeBackend(Backend[FakeOptions]):
                 text = detokenizer.push([token])
                 if finish is not None:
                     text += detokenizer.flush()
-                yield Delta((token,), text, logprobs, finish)
+                delta = Delta((token,), text, logprobs, finish)
+                if params.final_only:
+                    held.append(delta)
+                    if finish is None:
+                        continue
+                    delta = _joined(held)
+                yield delta
                 if finish is not None:
                     return
         finally:
             self._active -= 1
+
+
+def _joined(deltas: Sequence[Delta]) -> Delta:
+    """One delta with what ``deltas`` carry, in order, and the last one's finish."""
+    logprobs = [entry for delta in deltas for entry in delta.logprobs or ()]
+    return Delta(
+        tuple(token for delta in deltas for token in delta.token_ids),
+        "".join(delta.text for delta in deltas),
+        tuple(logprobs) if deltas[-1].logprobs is not None else None,
+        deltas[-1].finish_reason,
+    )
 
 
 def _embedding(token_ids: Sequence[int]) -> list[float]:

@@ -103,6 +103,53 @@ class GenerationTests(SuiteBase):
         assert chunks[-1].choices[0].finish_reason == whole.choices[0].finish_reason
         assert len({chunk.id for chunk in chunks}) == 1
 
+    def test_a_whole_answer_is_the_streamed_one_with_its_logprobs_and_usage(
+        self, engine: Engine
+    ) -> None:
+        # A whole answer may come from the backend in one piece (``final_only``).
+        top = engine.capabilities.max_top_logprobs
+        logprobs = {"logprobs": True, "top_logprobs": min(top, 2)} if top is not None else {}
+        whole = engine.infer(QUESTION, self._greedy(**logprobs))[0]
+        usage = {"stream_options": {"include_usage": True}}
+        (stream,) = engine.stream(QUESTION, self._greedy(**logprobs, **usage))
+        chunks = list(stream)
+        assert streamed_text(chunks) == whole.choices[0].message.content
+        assert chunks[-1].usage == whole.usage
+        if top is not None:
+            assert whole.choices[0].logprobs is not None
+            streamed = [
+                entry
+                for chunk in chunks
+                if chunk.choices and chunk.choices[0].logprobs is not None
+                for entry in chunk.choices[0].logprobs.content or ()
+            ]
+            entries = whole.choices[0].logprobs.content or []
+            assert [e.token for e in entries] == [e.token for e in streamed]
+            assert [e.logprob for e in entries] == pytest.approx(
+                [e.logprob for e in streamed], abs=1e-3
+            )
+
+    def test_a_whole_answer_given_up_frees_the_request(self, engine: Engine) -> None:
+        """A caller that stops waiting for a whole answer (its task cancelled): the
+        backend releases the request at once, as for a stream."""
+        self._needs_sampling(engine, "ignore_eos")
+        config = self._greedy(max_tokens=engine.backend.max_model_len // 2, ignore_eos=True)
+
+        async def give_up() -> None:
+            task = asyncio.ensure_future(engine.infer_async(QUESTION[0], config))
+            for _ in range(3000):  # 30 s at most
+                if engine.backend.active_requests or task.done():
+                    break
+                await asyncio.sleep(0.01)
+            assert engine.backend.active_requests, "the request was not running in the backend"
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(give_up())
+        wait_idle(engine)
+        assert engine.infer(QUESTION, self._greedy(max_tokens=2))[0].choices
+
     def test_usage_matches_the_tokenizer(self, engine: Engine) -> None:
         tokenizer = engine.backend.tokenizer
         prompt = tokenizer.apply_chat_template(

@@ -118,7 +118,14 @@ class LmdeployBackend(Backend[LmdeployOptions]):
         engine = await self._ready()
         deltas = DeltaMaker(self._tokenizer, params.logprobs)
         config = generation_config(params, self._stop_token_ids)
-        deltas_of = stream(engine, request.prompt_token_ids, config, request.adapter, deltas)
+        deltas_of = stream(
+            engine,
+            request.prompt_token_ids,
+            config,
+            request.adapter,
+            deltas,
+            whole=params.final_only,
+        )
         self._running += 1
         try:
             # Closed with this generator, not left for the garbage collector: the

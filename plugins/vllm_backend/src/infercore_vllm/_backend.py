@@ -121,7 +121,8 @@ def sampling_params(params: SamplingParams) -> VllmSamplingParams:
         max_tokens=params.max_tokens,
         ignore_eos=params.ignore_eos,
         logprobs=params.logprobs,
-        output_kind=RequestOutputKind.DELTA,
+        # A whole answer comes in one output: vLLM then skips the work of each step's.
+        output_kind=RequestOutputKind.FINAL_ONLY if params.final_only else RequestOutputKind.DELTA,
         skip_special_tokens=True,
         **settings,
     )
