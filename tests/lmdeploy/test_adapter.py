@@ -7,7 +7,7 @@ GPU tests do."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from lmdeploy_fake import ANSWER, FakeAsyncEngine
 from transformers import AutoTokenizer
 
 import infercore
-from infercore import PluginManager, PreparedRequest, SamplingParams
+from infercore import Delta, PluginManager, PreparedRequest, SamplingParams
 from infercore_lmdeploy import _backend, _probe
 
 MODEL = "smollm2-135m-instruct"
@@ -115,6 +115,41 @@ def test_lmdeploy_streams_only_answers_that_are_read_as_they_come(
     assert whole.usage.completion_tokens == len(tokens) + 1
     assert stopped.choices[0].message.content == ANSWER.split("Paris")[0]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ANSWER
+
+
+@pytest.mark.parametrize("engine_name", ["turbomind", "pytorch"])
+def test_a_whole_answer_comes_to_the_core_in_one_delta(
+    plugins: PluginManager, monkeypatch: pytest.MonkeyPatch, engine_name: str
+) -> None:
+    delta_counts: list[int] = []
+    with _engine(plugins, engine=engine_name) as engine:
+        generate = engine.backend.generate
+
+        async def counted(request: PreparedRequest, params: SamplingParams) -> AsyncIterator[Delta]:
+            count = 0
+            try:
+                async for delta in generate(request, params):
+                    count += 1
+                    yield delta
+            finally:
+                delta_counts.append(count)
+
+        monkeypatch.setattr(engine.backend, "generate", counted)
+        config = {"max_tokens": 32, "logprobs": True, "top_logprobs": 2}
+        whole = engine.infer([QUESTION], config)[0]
+        chunks = list(engine.stream([QUESTION], config)[0])
+
+    tokens = engine.backend.tokenizer.encode(ANSWER, add_special_tokens=False)
+    assert delta_counts == [1, len(tokens) + 1]
+    assert whole.choices[0].message.content == ANSWER
+    assert whole.choices[0].logprobs is not None
+    streamed = [
+        e
+        for c in chunks
+        if c.choices and c.choices[0].logprobs
+        for e in c.choices[0].logprobs.content or ()
+    ]
+    assert whole.choices[0].logprobs.content == streamed
 
 
 def test_logprobs_are_the_chosen_tokens_and_the_best_finite_alternatives(

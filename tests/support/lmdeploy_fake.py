@@ -2,8 +2,9 @@
 
 It answers through LMDeploy's own session manager, request handles, request and
 output classes, as its ``preprocess`` and ``generate`` do (``lmdeploy.serve.core.async_engine``):
-text deltas come with the new token ids (all of them in one output when the
-request is not streamed, as TurboMind answers ``stream_response=False``), the stop
+text deltas come with the new token ids (all of them in one output when TurboMind
+is asked ``stream_response=False``; LMDeploy 0.18's PyTorch engine sends an output
+per token either way), the stop
 token is held back for the last output, which carries the finish reason, and a
 generator closed early cancels its request through the handle. What it generates
 is scripted: ``ANSWER``. It runs no model: a test on it shows the adapter's logic,
@@ -120,7 +121,8 @@ class FakeAsyncEngine:
         session = request.session
         session._remove_on_request_exit = True
         self.streamed.append(stream_response)
-        outputs = [[token] for token in body] if stream_response else [body]
+        per_token = stream_response or self.backend == "pytorch"
+        outputs = [[token] for token in body] if per_token else [body]
         async with session.request_handle():
             self.generating.set()
             done = 0

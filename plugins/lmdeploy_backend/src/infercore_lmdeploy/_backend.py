@@ -116,16 +116,9 @@ class LmdeployBackend(Backend[LmdeployOptions]):
         self, request: PreparedRequest, params: SamplingParams
     ) -> AsyncIterator[Delta]:
         engine = await self._ready()
-        deltas = DeltaMaker(self._tokenizer, params.logprobs)
+        deltas = DeltaMaker(self._tokenizer, params.logprobs, whole=params.final_only)
         config = generation_config(params, self._stop_token_ids)
-        deltas_of = stream(
-            engine,
-            request.prompt_token_ids,
-            config,
-            request.adapter,
-            deltas,
-            whole=params.final_only,
-        )
+        deltas_of = stream(engine, request.prompt_token_ids, config, request.adapter, deltas)
         self._running += 1
         try:
             # Closed with this generator, not left for the garbage collector: the

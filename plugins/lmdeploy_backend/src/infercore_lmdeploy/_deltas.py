@@ -21,23 +21,39 @@ class DeltaMaker:
     The text is decoded here, from the token ids, rather than taken from LMDeploy:
     the same text as the other backends', never half a character, and nothing of
     the stop token that the last output carries.
+
+    ``whole``: the sequence is wanted whole (``SamplingParams.final_only``). Its
+    outputs are then gathered into the last one's delta, decoded once: LMDeploy's
+    PyTorch engine sends an output per token even when not asked to stream.
     """
 
-    def __init__(self, tokenizer: Tokenizer, top_logprobs: int | None) -> None:
+    def __init__(self, tokenizer: Tokenizer, top_logprobs: int | None, *, whole: bool) -> None:
         self._detokenizer = IncrementalDetokenizer(tokenizer)
         self._top = top_logprobs
+        self.whole = whole
+        self._held_ids: list[int] = []
+        self._held_logprobs: list[TokenLogprobs] = []
 
-    def delta(self, output: Any) -> Delta:
+    def delta(self, output: Any) -> Delta | None:
+        """The delta of ``output``; ``None`` while a whole sequence is being gathered."""
         token_ids = tuple(output.token_ids or ())
         finish = None
         if output.finish_reason is not None:
             finish = _FINISH.get(output.finish_reason)
             if finish is None:
                 raise EngineError(f"LMDeploy ended the request: {output.finish_reason}")
+        logprobs = self._logprobs(token_ids, output.logprobs)
+        if self.whole:
+            self._held_ids.extend(token_ids)
+            self._held_logprobs.extend(logprobs or ())
+            if finish is None:
+                return None
+            token_ids = tuple(self._held_ids)
+            logprobs = None if logprobs is None else tuple(self._held_logprobs)
         text = self._detokenizer.push(token_ids)
         if finish is not None:
             text += self._detokenizer.flush()
-        return Delta(token_ids, text, self._logprobs(token_ids, output.logprobs), finish)
+        return Delta(token_ids, text, logprobs, finish)
 
     def _logprobs(
         self, token_ids: Sequence[int], logprobs: Sequence[Mapping[int, float]] | None

@@ -21,14 +21,11 @@ async def stream(
     gen_config: Any,
     adapter: str | None,
     deltas: DeltaMaker,
-    *,
-    whole: bool,
 ) -> AsyncGenerator[Delta, None]:
     """Generate from ``input_ids`` on ``engine`` (LMDeploy's ``AsyncEngine``), as deltas.
 
-    ``whole``: the caller reads only the finished sequence, so LMDeploy is asked
-    for it whole (``stream_response=False``): its engine then sends nothing per
-    step and detokenizes once, rather than at every token of every request.
+    A sequence that ``deltas`` gathers whole is asked of LMDeploy whole
+    (``stream_response=False``): TurboMind then sends nothing before the end.
 
     However the stream ends (finished, failed, or closed by a caller that stopped
     reading), its session is closed: a request still running in the engine is
@@ -46,11 +43,13 @@ async def stream(
             )
         except RequestError as exc:
             raise InvalidRequestError(f"LMDeploy refuses the request: {exc.message}") from None
-        outputs = engine.generate(request, stream_response=not whole)
+        outputs = engine.generate(request, stream_response=not deltas.whole)
         # Closing LMDeploy's generator (the caller stopped) cancels the request in the engine.
         async with aclosing(outputs):
             async for output in outputs:
                 delta = deltas.delta(output)
+                if delta is None:
+                    continue
                 if delta.finish_reason is not None:
                     # LMDeploy's generator tidies the request away after its last output.
                     # Closed at that output instead (a caller stops reading once it has the
