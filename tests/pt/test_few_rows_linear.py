@@ -39,3 +39,13 @@ def test_only_plain_float32_cpu_layers_change() -> None:
         torch.nn.Linear,
         torch.nn.LayerNorm,
     ]
+
+
+def test_a_layer_whose_weight_is_kept_packed_is_left_alone() -> None:
+    # compressed-tensors' quantized layers (GPTQ, AWQ checkpoints) stay nn.Linear but
+    # hold their weight packed under other names, with a forward of their own.
+    packed = torch.nn.Linear(8, 8)
+    del packed.weight
+    model = torch.nn.Sequential(packed, torch.nn.Linear(8, 8))
+    use_few_rows_linear(model)
+    assert [type(module) for module in model] == [torch.nn.Linear, FewRowsLinear]

@@ -55,14 +55,16 @@ class FewRowsLinear(torch.nn.Linear):  # type: ignore[misc]  # torch is not foll
 def use_few_rows_linear(model: torch.nn.Module) -> None:
     """Turn every plain float32 CPU ``nn.Linear`` of ``model`` into a ``FewRowsLinear``."""
     for module in model.modules():
-        if type(module) is torch.nn.Linear and _plain_cpu_float32(module.weight):
+        if type(module) is torch.nn.Linear and _plain_cpu_float32(getattr(module, "weight", None)):
             module.__class__ = FewRowsLinear
 
 
-def _plain_cpu_float32(weight: torch.Tensor) -> bool:
-    # A quantized layer keeps its weight in a tensor subclass with kernels of its own.
+def _plain_cpu_float32(weight: torch.Tensor | None) -> bool:
+    # A quantized layer keeps its weight in a tensor subclass with kernels of its own,
+    # or (compressed-tensors) packed under other names, with no weight at all.
     return (
-        type(weight.detach()) is torch.Tensor
+        weight is not None
+        and type(weight.detach()) is torch.Tensor
         and weight.device.type == "cpu"
         and weight.dtype == torch.float32
     )
