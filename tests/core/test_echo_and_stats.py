@@ -70,8 +70,9 @@ def test_echo_keeps_its_token_rate(rate: float) -> None:
         chunks = list(stream)
         elapsed = time.perf_counter() - start
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    # The gaps between rate / 10 + 1 tokens take at least 0.1 s.
-    assert elapsed >= 0.1
+    # The gaps between rate / 10 + 1 tokens take 0.1 s, less up to a few milliseconds:
+    # uvloop's clock and timers count whole ones (unpaced, 401 tokens take about 3 ms).
+    assert elapsed >= 0.095
 
 
 def test_a_raw_prompt_is_completed_without_the_chat_template(echo: infercore.Engine) -> None:
