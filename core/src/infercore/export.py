@@ -1,7 +1,8 @@
 """LoRA merging and quantization: what ``infercore export`` runs, as Python calls.
 
 Install with ``pip install "infercore[export]"`` (peft, transformers, torch), and
-``"infercore[export,quant]"`` for quantization (torchao, bitsandbytes). This module
+``"infercore[export,quant]"`` for quantization (torchao, bitsandbytes), or
+``"infercore[export,compress]"`` for GPTQ, AWQ and FP8 (llm-compressor). This module
 itself imports none of them::
 
     from infercore.export import merge_lora, quantize

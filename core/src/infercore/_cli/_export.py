@@ -11,7 +11,7 @@ import argparse
 from infercore._cli._flags import adapters, add_adapter_flags
 from infercore._command import Command
 from infercore._errors import InvalidRequestError
-from infercore._export import DTYPES, QUANT_METHODS, export
+from infercore._export import DEFAULT_SAMPLES, DTYPES, QUANT_METHODS, export
 
 __all__ = ["EXPORT"]
 
@@ -30,16 +30,25 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     quant.add_argument(
         "--quant-method",
         choices=sorted(QUANT_METHODS),
-        help="; ".join(
-            f"{method.name}: {method.description}"
-            + (" (not supported here)" if method.unsupported else "")
-            for method in QUANT_METHODS.values()
-        ),
+        help="; ".join(f"{method.name}: {method.description}" for method in QUANT_METHODS.values()),
     )
     quant.add_argument(
         "--quant-bits",
         type=int,
-        help="bits per weight: 4 or 8 for bnb (default: the method's first)",
+        help="bits per weight: 4 or 8 for bnb and gptq (default: the method's first)",
+    )
+    quant.add_argument(
+        "--calibration-dataset",
+        metavar="PATH",
+        help="what gptq and awq calibrate on: a .jsonl, .json, .csv or .parquet file, or a "
+        "folder saved by datasets; each row a string, or an object with text or messages",
+    )
+    quant.add_argument(
+        "--calibration-samples",
+        type=int,
+        default=DEFAULT_SAMPLES,
+        metavar="N",
+        help=f"how many of its first rows to calibrate on (default: {DEFAULT_SAMPLES})",
     )
     parser.add_argument(
         "--output",
@@ -84,6 +93,8 @@ def _run(args: argparse.Namespace) -> int:
         output=args.output,
         overwrite=args.overwrite,
         dtype=args.dtype,
+        calibration_dataset=args.calibration_dataset,
+        calibration_samples=args.calibration_samples,
     )
     print(f"exported to {folder}")
     print(f"serve it with: infercore deploy --model {folder}")

@@ -7,13 +7,14 @@ from typing import Any
 
 from infercore._errors import InfercoreError
 
-__all__ = ["DTYPES", "load_model", "save_checkpoint", "saved_dtype"]
+__all__ = ["DTYPES", "is_multimodal", "load_model", "save_checkpoint", "saved_dtype"]
 
 #: ``auto`` keeps the checkpoint's own dtype.
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-def _is_multimodal(path: str) -> bool:
+def is_multimodal(path: str) -> bool:
+    """Whether the checkpoint is a vision or audio language model."""
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES
 
@@ -38,7 +39,7 @@ def load_model(path: str, dtype: Any, **kwargs: Any) -> Any:
     towers)."""
     from transformers import AutoModelForCausalLM, AutoModelForMultimodalLM
 
-    kind = AutoModelForMultimodalLM if _is_multimodal(path) else AutoModelForCausalLM
+    kind = AutoModelForMultimodalLM if is_multimodal(path) else AutoModelForCausalLM
     try:
         return kind.from_pretrained(path, dtype=dtype, **kwargs).eval()
     except (OSError, ValueError) as exc:

@@ -14,8 +14,8 @@ class QuantMethod:
     """A ``--quant-method``: the library that quantizes, and what it takes.
 
     ``bits`` lists the widths it quantizes to, the first being the default.
-    ``unsupported`` says why ``infercore export`` does not run it, and what to do
-    instead; ``None`` for the methods it runs.
+    ``calibrated`` methods measure the model's activations on a calibration dataset
+    (``--calibration-dataset``) to choose how to round each weight.
     """
 
     name: str
@@ -23,12 +23,17 @@ class QuantMethod:
     library: str
     requirement: str
     description: str
-    unsupported: str | None = None
+    calibrated: bool = False
 
     def suffix(self, bits: int) -> str:
         """What the default output folder's name ends with: ``-int8``, ``-bnb4``."""
         return f"-{self.name}" if self.name.endswith(str(bits)) else f"-{self.name}{bits}"
 
+
+# llm-compressor writes compressed-tensors checkpoints, which vLLM runs with its own
+# kernels and transformers loads back; it pins transformers and compressed-tensors to
+# releases of its own, hence an extra (and an environment) apart from vLLM's.
+_COMPRESS = "infercore[export,compress]"
 
 QUANT_METHODS: dict[str, QuantMethod] = {
     method.name: method
@@ -50,33 +55,28 @@ QUANT_METHODS: dict[str, QuantMethod] = {
         QuantMethod(
             "gptq",
             (4, 8),
-            "gptqmodel",
-            "gptqmodel",
-            "GPTQ, calibrated on a dataset",
-            unsupported="gptqmodel, its library, builds from source against torch 2.14.1 or "
-            "newer and is not run by infercore export; quantize with gptqmodel itself "
-            "(calibration wants a CUDA GPU), then serve its output folder: vLLM loads GPTQ "
-            "checkpoints on CPU and GPU",
+            "llmcompressor",
+            _COMPRESS,
+            "GPTQ through llm-compressor: integer weights in groups, rounded to fit the "
+            "activations of a calibration dataset",
+            calibrated=True,
         ),
         QuantMethod(
             "awq",
             (4,),
-            "awq",
-            "autoawq",
-            "AWQ, calibrated on a dataset",
-            unsupported="AutoAWQ is no longer maintained, and its successor llm-compressor "
-            "needs transformers 5.17 or older; quantize with llm-compressor in an environment "
-            "of its own, then serve its output folder on vLLM",
+            "llmcompressor",
+            _COMPRESS,
+            "AWQ through llm-compressor: 4-bit weights in groups, scaled by the activations "
+            "of a calibration dataset (needs a CUDA GPU)",
+            calibrated=True,
         ),
         QuantMethod(
             "fp8",
             (8,),
-            "vllm",
-            "infercore[vllm]",
-            "FP8 weights",
-            unsupported="FP8 needs a GPU with FP8 support and is not part of infercore export; "
-            "vLLM quantizes a model to FP8 as it loads it: infercore deploy --backend vllm "
-            "-O quantization=fp8",
+            "llmcompressor",
+            _COMPRESS,
+            "FP8 through llm-compressor: float8 weights with a scale per output channel, "
+            "activations quantized per token as the model runs",
         ),
     )
 }
@@ -88,11 +88,6 @@ def quant_method(name: str, bits: int | None) -> tuple[QuantMethod, int]:
     if method is None:
         raise InvalidRequestError(
             f"unknown quantization method {name!r}; choose one of {sorted(QUANT_METHODS)}",
-            param="quant_method",
-        )
-    if method.unsupported is not None:
-        raise InvalidRequestError(
-            f"--quant-method {name} is not supported here: {method.unsupported}",
             param="quant_method",
         )
     if bits is None:

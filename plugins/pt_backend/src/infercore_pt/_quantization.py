@@ -23,11 +23,12 @@ def _library(module: str, requirement: str) -> str | None:
 
 
 def quantization() -> dict[str, str | None]:
-    """torchao and bitsandbytes checkpoints (what ``infercore export`` writes) on CPU and GPU;
-    GPTQ through gptqmodel; FP8 on a GPU only."""
+    """torchao, bitsandbytes and compressed-tensors checkpoints (what ``infercore export``
+    writes) on CPU and GPU; GPTQ through gptqmodel; FP8 on a GPU only."""
     return {
         "torchao": _library("torchao", "infercore[quant]"),
         "bitsandbytes": _library("bitsandbytes", "infercore[quant]"),
+        "compressed-tensors": _library("compressed_tensors", "infercore[compress]"),
         "gptq": _library("gptqmodel", "gptqmodel"),
         "fp8": None if has_cuda_driver() else "needs a CUDA GPU of compute capability 8.9+",
     }
