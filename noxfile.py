@@ -102,9 +102,8 @@ LANES = (
         "tests-ray",
         "tests-wheels",
         "tests-lmdeploy",
-        "tests-compress",
     ),
-    ("tests-pt", "tests-server", "tests-app", "tests-video", "tests-export"),
+    ("tests-pt", "tests-server", "tests-app", "tests-video", "tests-export", "tests-compress"),
 )
 # Where nox puts each session's virtualenv (its default).
 ENVDIR = Path(".nox")

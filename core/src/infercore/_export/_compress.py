@@ -19,8 +19,7 @@ from infercore._export._methods import QuantMethod
 
 __all__ = ["compress"]
 
-#: The output layer stays in the model's dtype: small models lose the most there, and
-#: vLLM runs it unquantized either way.
+#: The output layer stays in the model's dtype, as llm-compressor's own recipes leave it.
 _IGNORE = ["lm_head"]
 #: The group sizes tried, largest first: a group never straddles the end of a weight's
 #: row, so the size must divide every quantized layer's input width (SmolLM2's 576: 64).
