@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -75,6 +76,20 @@ def test_tokenizer_keeps_the_chat_template(folder: Path, tokenizer: Any) -> None
     # In tokenizer_config.json itself, where every transformers version (and vLLM) looks.
     saved = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
     assert saved["chat_template"] == tokenizer.chat_template
+
+
+@pytest.mark.slow
+def test_tokenizer_loads_without_a_warning_and_decodes_as_it_encodes(
+    folder: Path, tokenizer: Any
+) -> None:
+    # A fresh process: transformers prints some warnings once per process only.
+    load = f"from transformers import AutoTokenizer; AutoTokenizer.from_pretrained({str(folder)!r})"
+    result = subprocess.run(
+        [sys.executable, "-c", load], capture_output=True, text=True, check=True
+    )
+    assert result.stderr == ""
+    text = "Hello , world . Is it ?"
+    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Written last, so its presence means the folder is whole. Bump the version whenever the
 # conversion changes, so that folders made by an older infercore are converted again.
 _MARKER = ".infercore-complete"
-_FORMAT = "1"
+_FORMAT = "2"
 # A conversion takes well under a minute; a staging folder this old belongs to a dead process.
 _STALE_STAGING_S = 3600.0
 
@@ -163,10 +163,14 @@ def _convert(source: Path, dest: Path) -> None:
     model.save_pretrained(dest)
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    reader = gguf.GGUFReader(source)
     if not tokenizer.chat_template:
-        reader = gguf.GGUFReader(source)
-        field = reader.fields["tokenizer.chat_template"]
-        tokenizer.chat_template = bytes(field.parts[field.data[0]]).decode("utf-8")
+        tokenizer.chat_template = bytes(_gguf_value(reader, "tokenizer.chat_template")).decode()
+    # The file's own special tokens: some transformers releases (5.17) read <|im_start|> as
+    # the end of sequence too, and a chat would then never stop at <|im_end|>.
+    for gguf_role, role in (("bos", "bos"), ("eos", "eos"), ("padding", "pad")):
+        token_id = int(_gguf_value(reader, f"tokenizer.ggml.{gguf_role}_token_id")[0])
+        setattr(tokenizer, f"{role}_token", tokenizer.convert_ids_to_tokens(token_id))
     _split_digits(tokenizer)
     # The template goes into tokenizer_config.json rather than chat_template.jinja, which older
     # transformers (and so older vLLM) never read.
@@ -180,6 +184,10 @@ def _convert(source: Path, dest: Path) -> None:
         # The generic class would otherwise also return token_type_ids, which generate() rejects.
         model_input_names=["input_ids", "attention_mask"],
         model_max_length=model.config.max_position_embeddings,
+        # As the original checkpoint has it: the clean-up strips the space before punctuation,
+        # which a byte-level BPE keeps, and transformers warns on every load of a BPE
+        # tokenizer that asks for it.
+        clean_up_tokenization_spaces=False,
         drop=("is_local", "local_files_only"),  # facts about this load, not the tokenizer
     )
     # transformers 5 nests rope_theta in rope_parameters; readers of the older layout
@@ -187,6 +195,11 @@ def _convert(source: Path, dest: Path) -> None:
     rope = getattr(model.config, "rope_parameters", None) or {}
     extra = {"rope_theta": rope["rope_theta"]} if "rope_theta" in rope else {}
     _edit_json(dest / "config.json", drop=("_model_name_or_path",), **extra)
+
+
+def _gguf_value(reader: Any, key: str) -> Any:
+    field = reader.fields[key]
+    return field.parts[field.data[0]]
 
 
 def _split_digits(tokenizer: Any) -> None:
