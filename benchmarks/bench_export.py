@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
@@ -20,6 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import infercore
 from infercore.export import quantize
+from infercore_pt._quantization import quiet_int8_casts
 
 # bench_pt.py beside this file measures tokens/s; tests/support holds the fixed text that
 # the export tests measure perplexity on too, and the prose they calibrate on.
@@ -38,6 +38,8 @@ def _size_mb(folder: Path) -> float:
 def _perplexity(folder: Path, dtype: torch.dtype | None) -> float:
     kwargs = {"dtype": dtype} if dtype is not None else {}
     model = AutoModelForCausalLM.from_pretrained(folder, device_map="cpu", **kwargs)
+    # As the pt backend does: bitsandbytes' 8-bit layers log a notice at every forward.
+    quiet_int8_casts(model.config)
     return perplexity(model, AutoTokenizer.from_pretrained(folder))
 
 
@@ -45,8 +47,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
-    # bitsandbytes' 8-bit layers warn on every forward pass that they cast to float16.
-    warnings.filterwarnings("ignore", message="MatMul8bitLt")
     source = Path(infercore.get_plugin_manager().registry.resolve_model(MODEL))
     with tempfile.TemporaryDirectory(prefix="bench-export-") as scratch:
         bf16 = Path(scratch) / "bf16"
