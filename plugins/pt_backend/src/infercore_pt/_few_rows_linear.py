@@ -1,62 +1,120 @@
 """Linear layers for the few rows of a decode step on the CPU.
 
-torch computes a linear layer as ``x @ W.T``. On the CPU, for 2 to 16 rows, that
-product reads the weight far more slowly than the one-row product does, so a
-decode step of two rows cost about 1.8 times a step of one. The same product
-taken the other way round, ``(W @ x.T).T``, keeps the one-row pace. Measured with
-the x86 CPU build of torch, two threads, in microseconds per call, ``x @ W.T``
-against ``W @ x.T``:
+torch computes a linear layer as ``x @ W.T``. How fast that product is for 2 to 16
+rows depends on the CPU and on the kernel torch picks for it there; taken the other
+way round, ``(W @ x.T).T``, it can be several times faster, or several times slower.
+Microseconds per call, two threads, ``x @ W.T`` against ``(W @ x.T).T``:
 
-- SmolLM2's output head (49,152 x 576): 2 rows 17,776 against 5,443; 8 rows
-  20,479 against 10,737; 16 rows 23,665 against 13,430.
-- a 1,536 x 576 projection: 2 rows 165 against 126; 4 rows 288 against 183; but
-  8 rows 232 against 280.
+- an x86 CPU with AVX2: SmolLM2's output head (49,152 x 576), 2 rows 17,776 against
+  5,443, 16 rows 23,665 against 13,430; a 1,536 x 576 projection, 2 rows 165 against
+  126, but 8 rows 232 against 280. A whole two-row decode step went from 88.5 to
+  51.8 ms with the weight on the left.
+- an x86 CPU with AVX-512 and AMX: the same head, 2 rows 2,880 against 8,050; the
+  projection, 2 rows 30 against 120.
 
-So layers take the other way round for 2 to 4 rows, and an output head (a layer
-far wider than deep) up to 16 rows. A whole SmolLM2 decode step (float32, two
-threads; the median of three alternating runs of 15 steps each) went from 88.5 to
-51.8 ms for two rows, 95.0 to 51.1 for four, 102.6 to 94.8 for eight and 115.3 to
-102.6 for sixteen.
+So neither order is right everywhere: when a model loads, each weight shape is timed
+both ways on the machine itself, and a layer takes the weight on the left for as many
+rows as that order stays clearly faster (on the second CPU, for none).
 
-Only plain float32 ``nn.Linear`` layers on the CPU change: quantized layers, other
+Only plain float32 ``nn.Linear`` layers on the CPU are timed: quantized layers, other
 dtypes and other devices keep their own kernels.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
 import torch
 
-__all__ = ["FewRowsLinear", "use_few_rows_linear"]
+__all__ = ["FewRowsLinear", "left_order_rows", "use_few_rows_linear"]
 
-#: Up to this many rows, every layer takes the weight as the left operand.
-FEW_ROWS = 4
-#: Up to this many rows, an output head does.
-FEW_ROWS_HEAD = 16
-#: A layer with this many times more outputs than inputs counts as an output head.
-HEAD_RATIO = 16
+#: The row counts timed, in order; a count between two of them goes as the larger does.
+ROW_COUNTS = (2, 3, 4, 6, 8, 12, 16)
+#: The weight goes on the left only where that takes under this share of the usual
+#: product's time: a near tie is noise, and the usual product is what torch chose.
+CLEAR_WIN = 0.9
+#: Each timing is the best of this many runs: other work on the machine only slows a
+#: run down.
+RUNS = 3
+#: A run repeats the product until it lasts about this long, so that a small layer's
+#: few microseconds are not lost in the clock's resolution.
+RUN_SECONDS = 5e-4
 
 
 class FewRowsLinear(torch.nn.Linear):  # type: ignore[misc]  # torch is not followed by mypy here
-    """An ``nn.Linear`` that multiplies the weight by the rows' transpose for a few rows."""
+    """An ``nn.Linear`` that multiplies the weight by the rows' transpose for 2 to
+    ``few_rows`` rows."""
+
+    few_rows: int
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = x.shape[-1]
         rows = x.numel() // features if features else 0
-        limit = FEW_ROWS_HEAD if self.out_features >= HEAD_RATIO * features else FEW_ROWS
-        if rows < 2 or rows > limit:
+        if rows < 2 or rows > self.few_rows:
             return torch.nn.functional.linear(x, self.weight, self.bias)
-        # Contiguous as the layer's own output is: the logits are masked in place later.
-        out = (self.weight @ x.reshape(rows, features).T).T.contiguous()
+        out = _left_order(self.weight, x.reshape(rows, features))
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
 
 
 def use_few_rows_linear(model: torch.nn.Module) -> None:
-    """Turn every plain float32 CPU ``nn.Linear`` of ``model`` into a ``FewRowsLinear``."""
-    for module in model.modules():
-        if type(module) is torch.nn.Linear and _plain_cpu_float32(getattr(module, "weight", None)):
-            module.__class__ = FewRowsLinear
+    """Turn each plain float32 CPU ``nn.Linear`` of ``model`` into a ``FewRowsLinear``
+    where its weight is faster on the left for a few rows on this machine."""
+    layers = [
+        module
+        for module in model.modules()
+        if type(module) is torch.nn.Linear and _plain_cpu_float32(getattr(module, "weight", None))
+    ]
+    weights = {tuple(layer.weight.shape): layer.weight for layer in layers}
+    # torch's CPU kernels run on threads that belong to the thread calling them, and
+    # those stay: timed on the loading thread, they slowed every later decode step on
+    # the engine's own thread by about 65% (SmolLM2, two cores). A thread of its own
+    # takes them with it when it ends.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="infercore-pt-timing") as timer:
+        limits = timer.submit(
+            lambda: {shape: left_order_rows(weight) for shape, weight in weights.items()}
+        ).result()
+    for layer in layers:
+        limit = limits[tuple(layer.weight.shape)]
+        if limit:
+            layer.__class__ = FewRowsLinear
+            layer.few_rows = limit
+
+
+def left_order_rows(weight: torch.Tensor) -> int:
+    """The most rows for which ``(W @ x.T).T`` is clearly faster than ``x @ W.T`` here,
+    at every count of ``ROW_COUNTS`` up to it; 0 where it is not for two rows."""
+    limit = 0
+    with torch.no_grad():
+        for rows in ROW_COUNTS:
+            x = torch.randn(rows, weight.shape[1], dtype=weight.dtype)
+            usual = _best_time(partial(torch.nn.functional.linear, x, weight))
+            if _best_time(partial(_left_order, weight, x)) >= CLEAR_WIN * usual:
+                break
+            limit = rows
+    return limit
+
+
+def _left_order(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    # Contiguous as the layer's own output is: the logits are masked in place later.
+    return (weight @ x.T).T.contiguous()
+
+
+def _best_time(product: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    product()  # also the warm-up
+    repeats = max(1, int(RUN_SECONDS / max(time.perf_counter() - start, 1e-9)))
+    best = float("inf")
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            product()
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return best
 
 
 def _plain_cpu_float32(weight: torch.Tensor | None) -> bool:
