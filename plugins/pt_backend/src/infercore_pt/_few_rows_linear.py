@@ -5,16 +5,16 @@ rows depends on the CPU and on the kernel torch picks for it there; taken the ot
 way round, ``(W @ x.T).T``, it can be several times faster, or several times slower.
 Microseconds per call, two threads, ``x @ W.T`` against ``(W @ x.T).T``:
 
-- an x86 CPU with AVX2: SmolLM2's output head (49,152 x 576), 2 rows 17,776 against
+- one two-core x86 machine: SmolLM2's output head (49,152 x 576), 2 rows 17,776 against
   5,443, 16 rows 23,665 against 13,430; a 1,536 x 576 projection, 2 rows 165 against
   126, but 8 rows 232 against 280. A whole two-row decode step went from 88.5 to
   51.8 ms with the weight on the left.
-- an x86 CPU with AVX-512 and AMX: the same head, 2 rows 2,880 against 8,050; the
+- another, whose CPU has AVX-512 and AMX: the same head, 2 rows 2,880 against 8,050; the
   projection, 2 rows 30 against 120.
 
 So neither order is right everywhere: when a model loads, each weight shape is timed
 both ways on the machine itself, and a layer takes the weight on the left for as many
-rows as that order stays clearly faster (on the second CPU, for none).
+rows as that order stays clearly faster (on the second machine, for none).
 
 Only plain float32 ``nn.Linear`` layers on the CPU are timed: quantized layers, other
 dtypes and other devices keep their own kernels.
