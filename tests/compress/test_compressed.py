@@ -62,7 +62,9 @@ def _size_mb(folder: Path) -> float:
 
 
 def _answer(folder: Path) -> str:
-    with infercore.Engine(str(folder), backend="pt") as engine:
+    # float32, as exported: on a CPU with native bfloat16, pt's auto dtype would compute in
+    # bfloat16, and this small model's greedy answers may then change.
+    with infercore.Engine(str(folder), backend="pt", dtype="float32") as engine:
         (response,) = engine.infer([PARIS], {"temperature": 0.0, "max_tokens": 20})
     return response.choices[0].message.content or ""  # type: ignore[union-attr]
 

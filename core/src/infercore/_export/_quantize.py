@@ -95,7 +95,7 @@ def quantize(
     ``gptq`` and ``awq`` calibrate on the first ``calibration_samples`` rows of
     ``calibration_dataset`` (a ``.jsonl``, ``.json``, ``.csv`` or ``.parquet`` file or a
     folder saved by ``datasets``; each row a string, or an object with ``text`` or
-    chat ``messages``), with a progress bar per layer.
+    chat ``messages``), with a progress bar over the rows.
     """
     spec, width = quant_method(method, bits)
     source = resolve_model(model)
